@@ -1,0 +1,87 @@
+"""RoI embedding net (SPEC §3): a small conv backbone, RoIAlign/RoIPool, an MLP head to 512-d."""
+
+import torch
+import torch.nn as nn
+from torchvision.ops import roi_align, roi_pool
+
+# 84x84 input -> 15x15 feature map, so one feature cell spans 84 / 15 = 5.6 pixels.
+SPATIAL_SCALE = 1.0 / 5.6
+EMBED_DIM = 512
+POOLING_MODES = ("align", "pool")
+
+
+class Net(nn.Module):
+    """Embeds boxes of images.
+
+    `net(images, rois)` runs the backbone and embeds the RoIs; `net.features(images)` runs the
+    backbone once and `net.embed(features, rois)` embeds any number of RoI sets from it.
+    images: (N, 1, 84, 84) float, normalised; rois: (K, 5) `[batch_index, x1, y1, x2, y2]` in
+    pixels, or (N, 4) boxes, one per image. Output: (K, 512) float.
+    """
+
+    def __init__(self, pooling_size=5, pooling_mode="align"):
+        super().__init__()
+        if pooling_mode not in POOLING_MODES:
+            raise ValueError(f"pooling_mode must be one of {POOLING_MODES}, got {pooling_mode!r}")
+        if int(pooling_size) < 1:
+            raise ValueError(f"pooling_size must be positive, got {pooling_size}")
+        self.pooling_size = int(pooling_size)
+        self.pooling_mode = pooling_mode
+        # faithful (SPEC §3): no activation between the convolutions; key names RCNN_base.{0..3}
+        self.RCNN_base = nn.Sequential(
+            nn.Conv2d(1, 10, kernel_size=5, stride=2),
+            nn.Conv2d(10, 32, kernel_size=3, stride=2),
+            nn.Conv2d(32, 64, kernel_size=3, stride=1),
+            nn.Conv2d(64, 128, kernel_size=3, stride=1),
+        )
+        self.RCNN_top = nn.Sequential(
+            nn.Linear(128 * self.pooling_size**2, 1024),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(1024, EMBED_DIM),
+        )
+        self._init_weights()
+
+    def _init_weights(self):
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def features(self, images):
+        """(N, 1, 84, 84) -> (N, 128, 15, 15) backbone feature map."""
+        return self.RCNN_base(images)
+
+    def embed(self, features, rois):
+        """Embeds RoIs (K, 5), or boxes (N, 4) one per image, from a feature map -> (K, 512)."""
+        rois = as_rois(rois).to(features.dtype)
+        output_size = (self.pooling_size, self.pooling_size)
+        if self.pooling_mode == "align":
+            pooled = roi_align(features, rois, output_size, SPATIAL_SCALE, sampling_ratio=2, aligned=False)
+        else:
+            pooled = roi_pool(features, rois, output_size, SPATIAL_SCALE)
+        return self.RCNN_top(pooled.flatten(1))
+
+    def forward(self, images, rois):
+        return self.embed(self.features(images), rois)
+
+
+def as_rois(boxes):
+    """(N, 4) boxes, one per image, -> (N, 5) RoIs `[i, x1, y1, x2, y2]`; (K, 5) RoIs pass through."""
+    if boxes.dim() != 2 or boxes.shape[1] not in (4, 5):
+        raise ValueError(f"expected (N, 4) boxes or (K, 5) RoIs, got shape {tuple(boxes.shape)}")
+    if boxes.shape[1] == 5:
+        return boxes
+    index = torch.arange(boxes.shape[0], device=boxes.device, dtype=boxes.dtype)
+    return torch.cat([index[:, None], boxes], dim=1)
+
+
+def stack_rois(*box_sets):
+    """Several (N, 4) box sets of the same N images -> one (len*N, 5) RoI tensor, set after set.
+
+    Embedding them with one `Net.embed` call and `.split(N)` gives each set's embeddings.
+    """
+    return torch.cat([as_rois(boxes) for boxes in box_sets], dim=0)

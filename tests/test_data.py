@@ -1,0 +1,89 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_synthetic_split
+from utils.data import ClutteredMNIST, DataError, data_files, make_loader
+
+
+def test_item_values_for_a_known_image(tmp_path):
+    datapath = str(tmp_path)
+    images, labels = write_synthetic_split(datapath, 3, "test", 5, seed=0)
+    dataset = ClutteredMNIST(datapath, 3, "test")
+    image, target = dataset[2]
+    assert image.shape == (1, 84, 84) and image.dtype == torch.float32
+    # worked by hand: 0 -> (0 - 0.1307) / 0.3081, 255 -> (1 - 0.1307) / 0.3081, 128 -> (128/255 - 0.1307) / 0.3081
+    raw = torch.from_numpy(images[2]).float()
+    for value, expected in ((0, -0.42421291), (255, 2.82148653), (128, 1.20498643)):
+        assert torch.allclose(image[0][raw == value], torch.tensor(expected), atol=1e-5)
+    x, y = labels[2, :2]
+    assert target.tolist() == [x, y, x + 27, y + 27]
+
+
+def test_labels_never_change_on_access(tmp_path):
+    write_synthetic_split(str(tmp_path), 1, "train", 4, seed=0)
+    dataset = ClutteredMNIST(str(tmp_path), 1, "train")
+    first = dataset[0][1].clone()
+    for _ in range(3):
+        dataset[0][1].add_(5)  # a caller editing the returned target must not reach the dataset
+        dataset[[0, 1]]
+    assert torch.equal(dataset[0][1], first)
+
+
+def test_uint8_and_float64_files_give_identical_tensors(tmp_path):
+    write_synthetic_split(str(tmp_path / "u8"), 4, "train", 6, seed=3)
+    write_synthetic_split(str(tmp_path / "f64"), 4, "train", 6, seed=3, dtype=np.float64)
+    assert np.load(data_files(str(tmp_path / "f64"), 4, "train")[0]).dtype == np.float64
+    a, b = ClutteredMNIST(str(tmp_path / "u8"), 4, "train"), ClutteredMNIST(str(tmp_path / "f64"), 4, "train")
+    assert torch.equal(a[list(range(6))][0], b[list(range(6))][0])
+    assert torch.equal(a.targets, b.targets)
+
+
+def test_batch_indexing_equals_items(tmp_path):
+    write_synthetic_split(str(tmp_path), 4, "train", 10, seed=0)
+    dataset = ClutteredMNIST(str(tmp_path), 4, "train")
+    images, targets = dataset[[3, 7]]
+    assert torch.equal(images[1], dataset[7][0]) and torch.equal(targets[0], dataset[3][1])
+
+
+def test_loader_is_seeded_and_covers_everything(synthetic_data):
+    dataset = ClutteredMNIST(synthetic_data, 4, "train")
+    orders = []
+    for _ in range(2):
+        loader = make_loader(dataset, 32, True, torch.Generator().manual_seed(0))
+        batches = list(loader)
+        assert [b[0].shape[0] for b in batches] == [32, 32, 32]
+        orders.append(torch.cat([b[1] for b in batches]))
+    assert torch.equal(orders[0], orders[1])
+    assert not torch.equal(orders[0], dataset.targets)
+    assert torch.equal(orders[0].sort(dim=0).values, dataset.targets.sort(dim=0).values)
+
+
+def test_missing_files_name_the_generating_command(tmp_path):
+    with pytest.raises(DataError, match=r"missing data file .*python clutter_mnist_scale.py --datapath .* --digits 5"):
+        ClutteredMNIST(str(tmp_path / "nowhere"), 5, "train")
+
+
+def test_malformed_files(tmp_path):
+    data_path, label_path = data_files(str(tmp_path), 2, "train")
+    os.makedirs(os.path.dirname(data_path))
+    np.save(data_path, np.zeros((3, 28, 28), np.uint8))
+    np.save(label_path, np.zeros((3, 4)))
+    with pytest.raises(DataError, match="malformed.*clutter_mnist_scale.py"):
+        ClutteredMNIST(str(tmp_path), 2, "train")
+    with open(data_path, "wb") as stream:
+        stream.write(b"not an npy file")
+    with pytest.raises(DataError, match="cannot read"):
+        ClutteredMNIST(str(tmp_path), 2, "train")
+    np.save(data_path, np.full((3, 84, 84), 300.0))
+    with pytest.raises(DataError, match="whole numbers"):
+        ClutteredMNIST(str(tmp_path), 2, "train")
+
+
+def test_unknown_digit_and_split(tmp_path):
+    with pytest.raises(DataError, match="unknown digit"):
+        ClutteredMNIST(str(tmp_path), 12, "train")
+    with pytest.raises(DataError, match="unknown split"):
+        ClutteredMNIST(str(tmp_path), 1, "val")

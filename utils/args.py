@@ -1,0 +1,95 @@
+"""The one argument parser of both training scripts (SPEC §8) plus the project's own flags."""
+
+import argparse
+import os
+
+from utils.actions import NUM_ACTIONS_SUPPORTED
+
+
+def none_or_int(text):
+    """`--hidden_size None` (the original's default, spelled out) or a positive int."""
+    return None if text in ("None", "none", "") else int(text)
+
+
+def get_parser(description=None):
+    """Every flag of the original at its default; `help` states each default."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    original = p.add_argument_group("flags of the original (defaults unchanged)")
+    add = original.add_argument
+    add("--lr", type=float, default=0.001, help="learning rate of the embedding net")
+    add("--lr_ag", type=float, default=0.001, help="learning rate of the agent")
+    add("--evaluate", type=int, default=0, choices=[0, 1], help="1: load the best checkpoint(s) and only evaluate")
+    add("--savename", default="", help="run folder name under --saveroot ('' = the script's default name)")
+    add("--digit", type=int, default=4, help="digit to train on (0..9)")
+    add("--pretrained", default="", help="pretraining checkpoint for joint training (absolute or relative to --saveroot)")
+    add("--seq_len", type=int, default=5, help="agent steps per episode")
+    add("--freeze", type=int, default=1, choices=[0, 1], help="1: keep the embedding net fixed in joint training")
+    add("--sparse", type=int, default=0, choices=[0, 1], help="1: every step gets the episode reward D_0 - D_T")
+    add("--sign", type=int, default=0, choices=[0, 1], help="1: reward is the sign of the distance decrease")
+    add("--hidden_size", type=none_or_int, default=None, help="recurrent hidden size of the agent (None: no recurrence)")
+    add("--gamma", type=float, default=0.99, help="discount factor")
+    add("--step", type=int, default=50, help="StepLR step (epochs) of the pretraining net")
+    add("--steps", type=int, nargs="+", default=[30, 70, 110], help="MultiStepLR milestones of the joint net")
+    add("--step_ag", type=int, default=50, help="StepLR step (epochs) of the agent")
+    add("--norm", type=int, default=0, choices=[0, 1], help="1: L2-normalise embeddings before distances")
+    add("--epochs", type=int, default=100, help="training epochs")
+    add("--optimizer", default="Adam", choices=["Adam", "SGD"], help="optimiser of the net (SGD: momentum 0.9)")
+    add("--optimizer_ag", default="Adam", choices=["Adam", "SGD"], help="optimiser of the agent (SGD: momentum 0.9)")
+    add("--margin", type=float, default=0.0, help="triplet margin")
+    add("-b", "--batch_size", type=int, default=512, help="batch size")
+    add("--lamb", type=float, default=1.0, help="weight of the ordinal loss in joint training")
+    add("--lamb_ent", type=float, default=1.0, help="weight of the entropy bonus")
+    add("--log_interval", type=int, default=10, help="batches between progress-bar updates")
+    add("--patience", type=int, default=50, help="pretraining: stop after this many epochs without improvement")
+    add("--pooling_size", type=int, default=28, help="RoI pooling output size")
+    add("--pooling_mode", default="align", choices=["align", "pool"], help="RoIAlign or RoIPool")
+    add("--num_act", type=int, default=5, help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} (ids of SPEC §5)")
+    for unused in ("--angle_step", "--lamb_int", "--thresh", "--mode"):
+        add(unused, default=None, help="accepted for old scripts; the original never read it")
+    own = p.add_argument_group("flags of this project")
+    add = own.add_argument
+    add("--datapath", default=os.path.join("data", "Synthesis_mnist"), help="cluttered-MNIST folder")
+    add("--saveroot", default="results", help="runs live in <saveroot>/<savename>")
+    add("--seed", type=int, default=0, help="seed of every random stream")
+    add("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the main process)")
+    add("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when available")
+    add("--wandb_project", default="ordinal-localization", help="wandb project")
+    add("--wandb_mode", default=None, choices=["online", "offline", "disabled"],
+        help="default: $WANDB_MODE, else online when logged in, else offline; never prompts")
+    add("--min_box_side", type=int, default=28, help="joint: smallest window side m of the actor")
+    add("--greedy", type=int, default=0, choices=[0, 1], help="joint: also evaluate with argmax actions")
+    add("--reward", default="embed", choices=["embed", "iou"], help="joint: embedding-distance reward or oracle IoU gain")
+    add("--max_batches", type=int, default=0, help="stop each epoch after this many batches (0: all; smoke runs)")
+    return p
+
+
+def check_args(parser, args):
+    """Rejects bad values with one line (`parser.error`, exit 2) before any work starts."""
+    positive = ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "step", "step_ag", "min_box_side")
+    for name in positive:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if not 0 <= args.digit <= 9:
+        parser.error(f"--digit must be in 0..9, got {args.digit}")
+    if not 2 <= args.num_act <= NUM_ACTIONS_SUPPORTED:
+        parser.error(f"--num_act must be in 2..{NUM_ACTIONS_SUPPORTED} (the actor's action ids 0..9), got {args.num_act}")
+    if args.hidden_size is not None and args.hidden_size < 1:
+        parser.error(f"--hidden_size must be >= 1 or None, got {args.hidden_size}")
+    for name in ("lr", "lr_ag"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name} must be > 0, got {getattr(args, name)}")
+    if not 0 <= args.gamma <= 1:
+        parser.error(f"--gamma must be in [0, 1], got {args.gamma}")
+    if args.patience < 0 or args.workers < 0 or args.max_batches < 0:
+        parser.error("--patience, --workers and --max_batches must be >= 0")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: no CUDA device is available (use --device auto or cpu)")
+    return args
+
+
+def parse_args(argv=None, description=None):
+    parser = get_parser(description)
+    return check_args(parser, parser.parse_args(argv))

@@ -1,0 +1,67 @@
+"""Checkpoints in the original format, written atomically and loaded without pickled objects."""
+
+import os
+import tempfile
+
+import torch
+
+
+class CheckpointError(Exception):
+    """A checkpoint that is missing, unreadable or does not fit the model; one-line message."""
+
+
+def save_checkpoint(state, path):
+    """Writes `state` (a dict of plain types and tensors) to a temp file beside `path`, then renames.
+
+    A run killed at any moment leaves either the previous file or the new one, never a
+    truncated one.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".pth.tar", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(state, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def load_checkpoint(path, required=("state_dict",)):
+    """Loads a checkpoint dict on the CPU with `weights_only=True` (no code runs on load)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: corrupt, truncated or not a checkpoint ({reason[:200]})") from None
+    if not isinstance(state, dict) or any(key not in state for key in required):
+        raise CheckpointError(f"{path} is not a checkpoint of this project (expected a dict with keys {list(required)})")
+    return state
+
+
+def load_weights(module, path, what="model"):
+    """Loads a checkpoint's `state_dict` into `module` strictly; mismatches give one clear line."""
+    state = load_checkpoint(path)
+    try:
+        module.load_state_dict(state["state_dict"], strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise CheckpointError(
+            f"{path} does not fit this {what} (trained with another configuration, e.g. --pooling_size, "
+            f"--pooling_mode, --hidden_size or --num_act?): {detail[:300]}"
+        ) from None
+    return state
+
+
+def model_checkpoint(epoch, model, acc, **extra):
+    """The original's checkpoint dict `{'epoch', 'state_dict', 'acc'}` plus optional plain extras."""
+    state = {"epoch": int(epoch), "state_dict": model.state_dict(), "acc": float(acc)}
+    state.update(extra)
+    return state

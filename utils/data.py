@@ -1,0 +1,105 @@
+"""Cluttered-MNIST dataset (SPEC §2) and batch loading."""
+
+import os
+
+import numpy as np
+import torch
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+IMAGE_SIZE = 84
+SPLITS = ("train", "test")
+GENERATE_HINT = "python clutter_mnist_scale.py --datapath {datapath} --digits {digit}"
+
+
+class DataError(Exception):
+    """Missing or malformed data files; the message is one line a user can act on."""
+
+
+def data_files(datapath, digit, split):
+    """Paths of one digit's `(data, label)` npy pair in the original layout."""
+    folder = os.path.join(datapath, split, "moreclutter")
+    return (os.path.join(folder, f"{digit}_moreclutter_data.npy"), os.path.join(folder, f"{digit}_moreclutter_label.npy"))
+
+
+def load_arrays(datapath, digit, split):
+    """Reads one digit's files -> (images uint8 (N, 84, 84), labels float64 (N, 4) `[x, y, w, h]`)."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}: use one of {SPLITS}")
+    if not (isinstance(digit, (int, np.integer)) and 0 <= digit <= 9):
+        raise DataError(f"unknown digit {digit!r}: use 0..9")
+    hint = GENERATE_HINT.format(datapath=datapath, digit=digit)
+    data_path, label_path = data_files(datapath, digit, split)
+    for path in (data_path, label_path):
+        if not os.path.isfile(path):
+            raise DataError(f"missing data file {path}; generate it with: {hint}")
+    try:
+        images = np.load(data_path)
+        labels = np.load(label_path)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"cannot read {data_path} / {label_path} ({error}); regenerate with: {hint}") from None
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or labels.shape != (images.shape[0], 4):
+        raise DataError(
+            f"malformed data for digit {digit} ({split}): images {images.shape}, labels {labels.shape}; "
+            f"expected (N, 84, 84) and (N, 4); regenerate with: {hint}"
+        )
+    if images.dtype != np.uint8:
+        # float64 files of the original: whole numbers in 0..255, so uint8 is lossless
+        images = np.asarray(images)
+        if images.size and (images.min() < 0 or images.max() > 255 or not np.array_equal(images, np.round(images))):
+            raise DataError(f"{data_path}: pixel values must be whole numbers in 0..255; regenerate with: {hint}")
+    return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.float64)
+
+
+def normalize(images_uint8):
+    """(..., 84, 84) uint8 -> float in [0, 1] -> MNIST-normalised float32."""
+    return (images_uint8.float() / 255.0 - MNIST_MEAN) / MNIST_STD
+
+
+def xywh_to_xyxy(labels):
+    """`[x, y, w, h]` -> `[x, y, x + w - 1, y + h - 1]` (x2 inclusive), as a new tensor."""
+    labels = torch.as_tensor(labels, dtype=torch.float32)
+    return torch.cat([labels[..., :2], labels[..., :2] + labels[..., 2:] - 1], dim=-1)
+
+
+class ClutteredMNIST(torch.utils.data.Dataset):
+    """One digit and split of cluttered MNIST, held in memory.
+
+    `dataset[i]` -> (image (1, 84, 84) float32 normalised, target (4,) float32 `[x1, y1, x2, y2]`).
+    Indexing with a 1-D index tensor or list returns a batch ((B, 1, 84, 84), (B, 4)) in one go.
+    `images` (N, 84, 84) uint8 and `targets` (N, 4) float32 hold the whole split; the stored
+    labels are converted once and never modified (the original's transform grew them in place).
+    `indices` restricts the dataset to a subset of the file's items (e.g. a validation split).
+    """
+
+    def __init__(self, datapath, digit, split, indices=None):
+        images, labels = load_arrays(datapath, digit, split)
+        self.digit, self.split = digit, split
+        self.images = torch.from_numpy(images)
+        self.targets = xywh_to_xyxy(labels)
+        if indices is not None:
+            indices = torch.as_tensor(indices, dtype=torch.long)
+            self.images, self.targets = self.images[indices], self.targets[indices]
+
+    def __len__(self):
+        return self.images.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, (list, tuple, np.ndarray, torch.Tensor)):
+            index = torch.as_tensor(index, dtype=torch.long)
+            return normalize(self.images[index]).unsqueeze(1), self.targets[index].clone()
+        return normalize(self.images[index]).unsqueeze(0), self.targets[index].clone()
+
+
+def make_loader(dataset, batch_size, shuffle, generator=None, workers=0, device=None):
+    """Batches of a ClutteredMNIST: a DataLoader whose items are whole index batches.
+
+    Each batch is fetched with one tensor index (no per-item Python work); `workers` > 0 moves
+    that into worker processes. Shuffling uses `generator`, so a seeded run sees the same order.
+    """
+    sampler_cls = torch.utils.data.RandomSampler if shuffle else torch.utils.data.SequentialSampler
+    sampler = sampler_cls(dataset, generator=generator) if shuffle else sampler_cls(dataset)
+    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
+    pin = device is not None and torch.device(device).type == "cuda"
+    return torch.utils.data.DataLoader(
+        dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0
+    )

@@ -1,0 +1,100 @@
+"""Metric logging to stdout, a JSON-lines file in the run folder and wandb (never prompts)."""
+
+import json
+import math
+import netrc
+import os
+import sys
+
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def wandb_logged_in():
+    """True when an API key is available without asking: $WANDB_API_KEY or ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        hosts = netrc.netrc().hosts
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return any("wandb" in host for host in hosts)
+
+
+def resolve_wandb_mode(flag=None):
+    """A flag wins, then $WANDB_MODE, then online when logged in, else offline."""
+    if flag:
+        return flag
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env in WANDB_MODES:
+        return env
+    if env == "dryrun":
+        return "offline"
+    return "online" if wandb_logged_in() else "offline"
+
+
+def warn(message):
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+
+class RunLogger:
+    """Logs metric dicts to `<run_dir>/metrics.jsonl`, wandb, and one summary line per epoch."""
+
+    def __init__(self, run_dir, config, project, mode=None, job_type=None, run_id=None):
+        self.run_dir = run_dir
+        self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
+        self.mode = resolve_wandb_mode(mode)
+        self.run = None
+        if self.mode != "disabled":
+            self.run = self._init_wandb(config, project, job_type, run_id)
+        self.run_id = self.run.id if self.run is not None else run_id
+
+    def _init_wandb(self, config, project, job_type, run_id):
+        os.environ.setdefault("WANDB_SILENT", "true")
+        try:
+            import wandb
+        except ImportError:
+            warn("wandb is not installed; logging to stdout and metrics.jsonl only")
+            self.mode = "disabled"
+            return None
+        kwargs = dict(project=project, config=config, dir=self.run_dir, job_type=job_type, id=run_id, resume="allow" if run_id else None)
+        for mode in (self.mode, "offline") if self.mode == "online" else (self.mode,):
+            try:
+                run = wandb.init(mode=mode, settings=wandb.Settings(console="off"), reinit="finish_previous", **kwargs)
+                if mode != self.mode:
+                    warn(f"wandb {self.mode} failed; logging offline instead (sync later with `wandb sync {self.run_dir}/wandb`)")
+                self.mode = mode
+                return run
+            except Exception as error:  # wandb raises its own types for network, auth and settings errors
+                warn(f"wandb {mode} init failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        warn("wandb disabled for this run; metrics go to stdout and metrics.jsonl")
+        self.mode = "disabled"
+        return None
+
+    def log(self, metrics, step):
+        """metrics: name -> float (SPEC names); non-scalars (wandb images, tables, histograms) go only to wandb."""
+        scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        with open(self.metrics_path, "a") as stream:
+            stream.write(json.dumps({"epoch": step, **scalars}) + "\n")
+        if self.run is not None:
+            self.run.log(metrics, step=step)
+
+    def wandb_image(self, path, caption=None):
+        if self.run is None:
+            return None
+        import wandb
+
+        return wandb.Image(path, caption=caption)
+
+    def finish(self):
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
+
+
+def format_metrics(metrics):
+    """'Train Total Loss 0.123 | Train Ord Acc Inst 61.20 | ...' for scalar metrics."""
+    parts = []
+    for name, value in metrics.items():
+        if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+            parts.append(f"{name} {value:.4g}" if abs(value) < 1e-2 or "loss" in name.lower() else f"{name} {value:.2f}")
+    return " | ".join(parts)

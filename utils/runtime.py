@@ -1,0 +1,60 @@
+"""Run set-up shared by the scripts: seeding, device, optimisers, run folders."""
+
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed):
+    """Seeds Python's, numpy's and torch's global generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(choice="auto"):
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def make_generator(device, seed):
+    """A torch.Generator on `device` seeded with `seed` (samplers take it explicitly)."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+def make_optimizer(name, params, lr):
+    """'SGD' (momentum 0.9, as the original) or 'Adam'."""
+    params = [p for p in params if p.requires_grad]
+    if name == "SGD":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    return torch.optim.Adam(params, lr=lr)
+
+
+def current_lr(optimizer):
+    return optimizer.param_groups[0]["lr"]
+
+
+def run_folder(saveroot, savename, default_name):
+    """Creates `<saveroot>/<savename or default_name>`; an unwritable folder is a clear error."""
+    path = os.path.join(saveroot, savename or default_name)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise OSError(f"cannot write to the run folder {path}: {error.strerror}") from None
+    return path
+
+
+def fail(message, code=1):
+    """Exits with one line on stderr (no traceback)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
