@@ -1,0 +1,238 @@
+"""Box actions of the localisation agent (SPEC §5), vectorised over the batch.
+
+An :class:`Actor` holds one integer window ``[x1, y1, x2, y2]`` per image and applies one action per
+image per step. The arithmetic reproduces the original per-window Python code bit for bit: updates
+are computed in float64 (IEEE double, like Python floats), in the order the SPEC table writes them,
+and every changed coordinate is truncated toward zero, like ``int(x)`` in Python.
+
+Action ids (``ACTION_NAMES[i]`` names id ``i``)::
+
+    0 shrink top-left      x2 -= d*bw, y2 -= d*bh
+    1 shrink top-right     x1 += d*bw, y2 -= d*bh
+    2 shrink bottom-left   y1 += d*bh, x2 -= d*bw
+    3 shrink bottom-right  x1 += d*bw, y1 += d*bh
+    4 shrink centre        x1 += d*bw/2, y1 += d*bh/2, x2 -= d*bw/2, y2 -= d*bh/2
+    5 stay
+    6 move left            s = 0.2*bw; x1 - s >= 0 ? (x1 -= s, x2 -= s) : (x1 = 0, x2 = bw)
+    7 move right           s = 0.2*bw; x2 + s < W ? (x1 += s, x2 += s) : (x1 = W-bw-1, x2 = W-1)
+    8 move up              as 6 on y with bh
+    9 move down            as 7 on y with bh, H
+
+Ids 10-13 of the original (aspect-ratio actions) are not implemented: the experiments use
+``--num_act`` 5 or 10, so they are never sampled. ``takeaction`` rejects them with a ValueError.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+
+STEP_FACTOR = 0.2  # fraction of a side that a shrink (when wide enough) or a move takes off
+MIN_BOX_SIDE = 28  # default m (`--min_box_side`): windows never get narrower than about m
+IMAGE_SIZE = 84  # W = H of the cluttered MNIST canvas
+NUM_ACTIONS_SUPPORTED = 10  # ids 0..9; the original's ids 10-13 are unused with --num_act <= 10
+ACTION_NAMES = [
+    "shrink top-left",
+    "shrink top-right",
+    "shrink bottom-left",
+    "shrink bottom-right",
+    "shrink centre",
+    "stay",
+    "move left",
+    "move right",
+    "move up",
+    "move down",
+]
+
+# What each action does to each axis, straight from the SPEC table: row = action id, columns = (x, y).
+# "low" is x1 / y1, "high" is x2 / y2; "back" moves towards 0 (left, up), "forward" towards W (right, down).
+_KEEP, _SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE, _MOVE_BACK, _MOVE_FORWARD = range(6)
+_AXIS_UPDATES = (
+    (_SHRINK_HIGH, _SHRINK_HIGH),  # 0 shrink top-left: x2 -= d*bw, y2 -= d*bh
+    (_SHRINK_LOW, _SHRINK_HIGH),  # 1 shrink top-right: x1 += d*bw, y2 -= d*bh
+    (_SHRINK_HIGH, _SHRINK_LOW),  # 2 shrink bottom-left: y1 += d*bh, x2 -= d*bw
+    (_SHRINK_LOW, _SHRINK_LOW),  # 3 shrink bottom-right: x1 += d*bw, y1 += d*bh
+    (_SHRINK_CENTRE, _SHRINK_CENTRE),  # 4 shrink centre: both sides of both axes by d*side/2
+    (_KEEP, _KEEP),  # 5 stay
+    (_MOVE_BACK, _KEEP),  # 6 move left
+    (_MOVE_FORWARD, _KEEP),  # 7 move right
+    (_KEEP, _MOVE_BACK),  # 8 move up
+    (_KEEP, _MOVE_FORWARD),  # 9 move down
+)
+
+
+def _truncate(values: torch.Tensor) -> torch.Tensor:
+    """float64 -> int64 toward zero, exactly like Python's int() on the same double."""
+    return torch.trunc(values).to(torch.int64)
+
+
+def shrink_amount(bw: torch.Tensor, bh: torch.Tensor, min_box_side: int) -> torch.Tensor:
+    """Shrink fraction d of SPEC §5 per window.
+
+    bw, bh: (N,) float64 sides (x2 - x1, y2 - y1) of the window before the action; must be non-zero.
+    Returns (N,) float64. d is negative when a side is below m (the shrink then grows it).
+    """
+    m = min_box_side
+    # Divide tensor by tensor: torch evaluates `scalar / tensor` as `reciprocal(tensor) * scalar`,
+    # which rounds differently from Python's m / bw.
+    m_tensor = torch.full_like(bw, m)
+    d_from_height = 1.0 - m_tensor / bh
+    d_from_width = 1.0 - m_tensor / bw
+    wide = bw - STEP_FACTOR * bw >= m
+    tall = bh - STEP_FACTOR * bh >= m
+    d_if_wide = torch.where(tall, torch.full_like(bw, STEP_FACTOR), d_from_height)
+    # faithful (SPEC §5): when narrow, d comes from the width unless that leaves the height below m
+    d_if_narrow = torch.where(bh - d_from_width * bh < m, d_from_height, d_from_width)
+    return torch.where(wide, d_if_wide, d_if_narrow)
+
+
+def _apply_updates(lows, highs, d, updates, size):
+    """The action table on both axes at once, before clipping.
+
+    lows, highs: (N, 2) int64, [x1, y1] and [x2, y2]; d: (N, 1) float64; updates: (N, 2) codes from
+    ``_AXIS_UPDATES``. Returns new (lows, highs), (N, 2) int64. Sides come from the window before the action.
+    """
+    sides = highs - lows  # [bw, bh], int64
+    lows_f, highs_f, sides_f = lows.double(), highs.double(), sides.double()
+    shrink = d * sides_f
+    half_shrink = shrink / 2  # (d*bw)/2: the table's left-to-right order
+    step = STEP_FACTOR * sides_f
+
+    new_lows = torch.where(updates == _SHRINK_LOW, _truncate(lows_f + shrink), lows)
+    new_highs = torch.where(updates == _SHRINK_HIGH, _truncate(highs_f - shrink), highs)
+    is_centre = updates == _SHRINK_CENTRE
+    new_lows = torch.where(is_centre, _truncate(lows_f + half_shrink), new_lows)
+    new_highs = torch.where(is_centre, _truncate(highs_f - half_shrink), new_highs)
+
+    # Moves compare in float before truncating: x1 - s >= 0, x2 + s < W.
+    fits_back = lows_f - step >= 0
+    is_back = updates == _MOVE_BACK
+    # faithful (SPEC §5): a blocked move back sets x2 = bw (not bw - 1), one wider than a blocked move forward
+    new_lows = torch.where(is_back, torch.where(fits_back, _truncate(lows_f - step), 0), new_lows)
+    new_highs = torch.where(is_back, torch.where(fits_back, _truncate(highs_f - step), sides), new_highs)
+    fits_forward = highs_f + step < size
+    is_forward = updates == _MOVE_FORWARD
+    new_lows = torch.where(is_forward, torch.where(fits_forward, _truncate(lows_f + step), size - sides - 1), new_lows)
+    new_highs = torch.where(is_forward, torch.where(fits_forward, _truncate(highs_f + step), size - 1), new_highs)
+    return new_lows, new_highs
+
+
+def _clip(low: torch.Tensor, high: torch.Tensor, size: int, min_box_side: int):
+    """SPEC §5 clip, steps in order, elementwise: low, high are (N, 2) int64, [x1, y1] and [x2, y2].
+
+    The x and y axes never interact, so clipping them side by side equals the SPEC's order
+    (x1, y1, x2, y2, x side, y side). Returns the clipped (low, high), (N, 2) int64.
+    """
+    # Starts before the image: shift forward if it then ends inside, else span the whole axis.
+    before = low < 0
+    shift = -low
+    fits = high + shift < size
+    low, high = (
+        torch.where(before, torch.where(fits, low + shift, 0), low),
+        torch.where(before, torch.where(fits, high + shift, size - 1), high),
+    )
+    # Ends past the last pixel: shift back if it then starts inside, else span the whole axis.
+    after = high > size - 1
+    shift = high - size + 1
+    fits = low - shift >= 0
+    low, high = (
+        torch.where(after, torch.where(fits, low - shift, 0), low),
+        torch.where(after, torch.where(fits, high - shift, size - 1), high),
+    )
+    # faithful (SPEC §5): a side below m is grown to m - 1 (x2 - x1 measure), not to m
+    too_small = high - low < min_box_side
+    room_forward = low + min_box_side <= size
+    new_high = torch.where(too_small & room_forward, low + min_box_side - 1, high)
+    new_low = torch.where(too_small & ~room_forward, high - min_box_side + 1, low)
+    return new_low, new_high
+
+
+class Actor:
+    """One integer window per image, updated by one action per image per step (SPEC §5).
+
+    Args:
+        images_or_batch_size: an int N, or an image batch (N, C, H, W) whose N and device are used.
+        min_box_side: m, the smallest side the clip restores (`--min_box_side`).
+        image_size: W = H in pixels.
+        device: where the windows live; defaults to the images' device, else CPU.
+
+    State: ``windows`` (N, 4) int64 ``[x1, y1, x2, y2]`` on ``device``, starting at ``[0, 0, W, W]``.
+    ``takeaction(actions)`` returns the (N, 4) float32 boxes after the step; ``boxes()`` gives them any time.
+    """
+
+    def __init__(self, images_or_batch_size, min_box_side: int = MIN_BOX_SIDE, image_size: int = IMAGE_SIZE, device=None):
+        if isinstance(images_or_batch_size, torch.Tensor):
+            if images_or_batch_size.dim() != 4:
+                raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images_or_batch_size.shape)}")
+            batch_size = images_or_batch_size.shape[0]
+            device = images_or_batch_size.device if device is None else device
+        else:
+            batch_size = operator.index(images_or_batch_size)
+        if batch_size < 0:
+            raise ValueError(f"batch size must be >= 0, got {batch_size}")
+        # m >= 2 keeps every clipped side >= m - 1 >= 1, so d never divides by zero.
+        if not 2 <= min_box_side <= image_size:
+            raise ValueError(f"min_box_side must be in [2, image_size={image_size}], got {min_box_side}")
+        self.min_box_side = int(min_box_side)
+        self.image_size = int(image_size)
+        self.device = torch.device("cpu" if device is None else device)
+        start = torch.tensor([0, 0, self.image_size, self.image_size], dtype=torch.int64, device=self.device)
+        # faithful (SPEC §5): x2 = y2 = W is one past the last pixel; the first step's clip gives [0, 0, W-1, W-1]
+        self._windows = start.repeat(batch_size, 1)
+        self._axis_updates = torch.tensor(_AXIS_UPDATES, dtype=torch.int64, device=self.device)
+
+    @property
+    def batch_size(self) -> int:
+        return self._windows.shape[0]
+
+    @property
+    def windows(self) -> torch.Tensor:
+        """(N, 4) int64 copy of the current windows ``[x1, y1, x2, y2]``, x2 inclusive."""
+        return self._windows.clone()
+
+    @windows.setter
+    def windows(self, windows: torch.Tensor) -> None:
+        """Start from given windows (tests, resuming): (N', 4) whole numbers with positive sides."""
+        windows = torch.as_tensor(windows, device=self.device)
+        if windows.dim() != 2 or windows.shape[1] != 4:
+            raise ValueError(f"windows must be (N, 4), got shape {tuple(windows.shape)}")
+        if windows.is_floating_point() and not torch.equal(windows, windows.trunc()):
+            raise ValueError("windows must hold whole numbers")
+        windows = windows.to(torch.int64).clone()
+        if not bool(((windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])).all()):
+            raise ValueError("windows need x2 > x1 and y2 > y1 (d divides by the sides)")
+        self._windows = windows
+
+    def boxes(self) -> torch.Tensor:
+        """(N, 4) float32 windows ``[x1, y1, x2, y2]``, ready for RoI pooling or IoU."""
+        return self._windows.to(torch.float32)
+
+    def takeaction(self, actions: torch.Tensor) -> torch.Tensor:
+        """Apply ``actions`` (N,) integer ids in 0..9, one per window, then clip.
+
+        Returns the (N, 4) float32 boxes after the step (same values as ``windows``).
+        """
+        actions = self._checked_actions(actions)
+        lows, highs = self._windows[:, :2], self._windows[:, 2:]
+        # d and the sides come from the window before the action (SPEC §5).
+        sides = (highs - lows).double()
+        d = shrink_amount(sides[:, 0], sides[:, 1], self.min_box_side).unsqueeze(1)
+        updates = self._axis_updates[actions]  # (N, 2): what this action does to x and to y
+        lows, highs = _apply_updates(lows, highs, d, updates, self.image_size)
+        lows, highs = _clip(lows, highs, self.image_size, self.min_box_side)
+        self._windows = torch.cat((lows, highs), dim=1)
+        return self.boxes()
+
+    def _checked_actions(self, actions) -> torch.Tensor:
+        """(N,) int64 on the windows' device, or ValueError / TypeError."""
+        actions = torch.as_tensor(actions, device=self.device)
+        if actions.is_floating_point() or actions.is_complex() or actions.dtype == torch.bool:
+            raise TypeError(f"actions must be integer ids, got dtype {actions.dtype}")
+        if actions.shape != (self.batch_size,):
+            raise ValueError(f"actions must have shape ({self.batch_size},), got {tuple(actions.shape)}")
+        # One host sync per step (on CUDA); cheap next to the embedding the agent runs every step.
+        if bool(((actions < 0) | (actions >= NUM_ACTIONS_SUPPORTED)).any()):
+            bad = actions[(actions < 0) | (actions >= NUM_ACTIONS_SUPPORTED)].unique().tolist()
+            raise ValueError(f"action ids must be in 0..{NUM_ACTIONS_SUPPORTED - 1} (10-13 are not implemented), got {bad}")
+        return actions.to(torch.int64)
