@@ -33,10 +33,11 @@ class Agent(nn.Module):
             return None
         return torch.zeros(batch_size, self.hidden_size, device=device)
 
-    def forward(self, embedding, h_prev=None, actions=None, generator=None):
+    def forward(self, embedding, h_prev=None, actions=None, greedy=False):
         """embedding (N, dim), h_prev (N, H) or None -> (h (N, H) | None, logits (N, A), actions (N,), values (N,) | None).
 
-        Actions are sampled from softmax(logits) unless given (tests and evaluation fix them).
+        Actions are sampled from softmax(logits) (the original, in training and testing), or the
+        argmax with `greedy`, unless `actions` are given (tests fix them).
         """
         if self.hidden_size is None:
             h, logits, values = None, self.fc(embedding), None
@@ -47,13 +48,5 @@ class Agent(nn.Module):
             logits = self.fc(h)
             values = self.value_head(h.detach()).squeeze(1)
         if actions is None:
-            actions = sample_actions(logits, generator)
+            actions = logits.detach().argmax(dim=1) if greedy else Categorical(logits=logits.detach()).sample()
         return h, logits, actions, values
-
-
-def sample_actions(logits, generator=None):
-    """Samples one action per row of (N, A) logits from softmax(logits) -> (N,) int64."""
-    if generator is None:
-        return Categorical(logits=logits.detach()).sample()
-    probs = torch.softmax(logits.detach(), dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)

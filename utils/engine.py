@@ -92,3 +92,126 @@ def pretrain_epoch(net, loader, device, generator, args, epoch, optimizer=None, 
         f"{phase} Ord Acc Inst": 100.0 * sums["inst"] / items,
         f"{phase} Ord Acc Proto": 100.0 * sums["proto"] / items,
     }
+
+
+class Episode:
+    """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
+    (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64."""
+
+    def __init__(self, boxes, embeddings, logits, actions):
+        self.boxes, self.embeddings, self.logits, self.actions = boxes, embeddings, logits, actions
+
+
+def rollout(net, agent, features, seq_len, num_act, min_box_side, policy="sample", norm=False):
+    """Runs the agent for `seq_len` steps from the whole image, all images at once.
+
+    Each step embeds the current box from the cached `features` without gradients (the agent
+    sees detached embeddings; its own graph, through the hidden state, is kept). `policy`:
+    "sample" (softmax sampling, training and the original's testing), "greedy" (argmax) or
+    "random" (uniform over `num_act` actions; needs no agent and computes no embeddings).
+    """
+    n, device = features.shape[0], features.device
+    actor = Actor(n, min_box_side=min_box_side, device=device)
+    box = torch.tensor(WHOLE_IMAGE_BOX, device=device).expand(n, 4)
+    boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
+    hidden = agent.init_hidden(n, device) if agent is not None else None
+    for _ in range(seq_len):
+        if policy == "random":
+            actions = torch.randint(num_act, (n,), device=device)
+        else:
+            with torch.no_grad():
+                embedding = maybe_normalize(net.embed(features, box), norm)
+            embeddings.append(embedding)
+            hidden, logits, actions, _ = agent(embedding, hidden, greedy=policy == "greedy")
+            logits_seq.append(logits)
+        actions_seq.append(actions)
+        box = actor.takeaction(actions)
+        boxes.append(box)
+    if policy != "random":
+        with torch.no_grad():
+            embeddings.append(maybe_normalize(net.embed(features, box), norm))
+    stack = lambda seq: torch.stack(seq, dim=1) if seq else None
+    return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq))
+
+
+def pick_two_steps(n, steps_plus_one, device, generator=None):
+    """Two distinct random indices in [0, T] per image -> (i (N,), j (N,))."""
+    i = torch.randint(steps_plus_one, (n,), device=device, generator=generator)
+    j = torch.randint(steps_plus_one - 1, (n,), device=device, generator=generator)
+    return i, j + (j >= i).long()
+
+
+def joint_batch(net, agent, images, targets, args, generator, optimizers=None, policy="sample"):
+    """One batch of joint training (SPEC §7), in the original's order; updates when `optimizers`
+    = (net or None, agent) are given. `policy`: see `rollout`. Returns per-batch tensors."""
+    n = images.shape[0]
+    net_optimizer, agent_optimizer = optimizers if optimizers is not None else (None, None)
+    with torch.set_grad_enabled(net_optimizer is not None):
+        features = net.features(images)
+        f_gt = maybe_normalize(net.embed(features, targets), args.norm)
+    with torch.set_grad_enabled(agent_optimizer is not None):
+        episode = rollout(net, agent, features, args.seq_len, args.num_act, args.min_box_side, policy, args.norm)
+        step_ious = box_iou_pairs(episode.boxes, targets[:, None, :])  # (N, T + 1)
+        if args.reward == "iou":
+            rewards = iou_rewards(step_ious)
+        else:
+            rewards = step_rewards(f_gt.detach(), episode.embeddings, args.sign, args.sparse)[0]
+        pg = policy_terms(rewards, episode.logits, episode.actions, args.gamma, args.lamb_ent)
+    if agent_optimizer is not None:
+        agent_optimizer.zero_grad(set_to_none=True)
+        pg["loss"].backward()
+        agent_optimizer.step()
+    # ordinal update: two distinct boxes of each trajectory, embedded from the same features
+    i, j = pick_two_steps(n, args.seq_len + 1, images.device, generator)
+    rows = torch.arange(n, device=images.device)
+    pair_ious = torch.stack([step_ious[rows, i], step_ious[rows, j]], dim=1)
+    with torch.set_grad_enabled(net_optimizer is not None):
+        pair = maybe_normalize(net.embed(features, stack_rois(episode.boxes[rows, i], episode.boxes[rows, j])), args.norm)
+        f_i, f_j = pair.split(n)
+        ordinal = ordinal_terms(f_gt, f_i, f_j, pair_ious[:, 0], pair_ious[:, 1], args.margin)
+    if net_optimizer is not None:
+        net_optimizer.zero_grad(set_to_none=True)
+        (args.lamb * ordinal["loss"]).backward()
+        net_optimizer.step()
+    return {"policy": pg, "ordinal": ordinal, "rewards": rewards, "final_iou": step_ious[:, -1], "pair_ious": pair_ious}
+
+
+def joint_epoch(net, agent, loader, device, generator, args, epoch, optimizers=None, phase=None, policy="sample"):
+    """One pass of joint training (`optimizers` given) or evaluation (no gradients, eval mode).
+
+    `policy` "greedy" evaluates with argmax actions (see `rollout`).
+    Returns (metrics with SPEC §7 names, extras) where extras holds `pair_ious` (all sampled
+    pairs' IoUs, for the IoU Distribution histogram) and `final_ious` (N,) of the epoch.
+    """
+    training = optimizers is not None
+    phase = phase or ("Train" if training else "Test")
+    net.train(training)
+    agent.train(training)
+    meter = EpochMeter(device, ("pol", "ent", "ord", "rewards", "loc", "inst", "proto", "items"))
+    pair_ious, final_ious = [], []
+    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, args.max_batches):
+        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        with torch.set_grad_enabled(training):
+            out = joint_batch(net, agent, images, targets, args, generator, optimizers, policy)
+        policy, ordinal = out["policy"], out["ordinal"]
+        meter.add(batch_index, policy["loss"] + ordinal["loss"], pol=policy["loss"], ent=policy["entropy"], ord=ordinal["loss"],
+                  rewards=out["rewards"], loc=out["final_iou"] >= CORLOC_IOU, inst=ordinal["inst"], proto=ordinal["proto"],
+                  items=torch.tensor(images.shape[0]))
+        pair_ious.append(out["pair_ious"].detach())
+        final_ious.append(out["final_iou"].detach())
+        if (batch_index + 1) % args.log_interval == 0:
+            meter.check_finite(phase, epoch)
+            bar.set_postfix(loc=f"{100 * meter.sums['loc'].item() / meter.sums['items'].item():.1f}")
+    meter.check_finite(phase, epoch)
+    sums = {name: value.item() for name, value in meter.sums.items()}
+    batches, items = max(meter.batches, 1), max(sums["items"], 1)
+    metrics = {
+        f"{phase} Pol Loss": sums["pol"] / batches,
+        f"{phase} Ord Loss": sums["ord"] / batches,
+        f"{phase} Rewards": sums["rewards"] / items,
+        f"{phase} Loc Acc": 100.0 * sums["loc"] / items,
+        f"{phase} Ent Loss": sums["ent"] / batches,
+        f"{phase} Ord Acc Inst": 100.0 * sums["inst"] / items,
+        f"{phase} Ord Acc Proto": 100.0 * sums["proto"] / items,
+    }
+    return metrics, {"pair_ious": torch.cat(pair_ious).cpu(), "final_ious": torch.cat(final_ious).cpu()}

@@ -71,19 +71,23 @@ class RunLogger:
         return None
 
     def log(self, metrics, step):
-        """metrics: name -> float (SPEC names); non-scalars (wandb images, tables, histograms) go only to wandb."""
-        scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        """metrics: name -> float (SPEC names), or the path of a PNG (logged to wandb as an image).
+
+        Other objects (wandb tables) go to wandb only.
+        """
+        record = {"epoch": step}
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)):
+                record[name] = float(value)
+            elif isinstance(value, str):
+                record[name] = value
         with open(self.metrics_path, "a") as stream:
-            stream.write(json.dumps({"epoch": step, **scalars}) + "\n")
+            stream.write(json.dumps(record) + "\n")
         if self.run is not None:
-            self.run.log(metrics, step=step)
+            import wandb
 
-    def wandb_image(self, path, caption=None):
-        if self.run is None:
-            return None
-        import wandb
-
-        return wandb.Image(path, caption=caption)
+            images = {k: wandb.Image(v) for k, v in metrics.items() if isinstance(v, str) and v.endswith(".png")}
+            self.run.log({**metrics, **images}, step=step)
 
     def finish(self):
         if self.run is not None:
