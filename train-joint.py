@@ -8,11 +8,14 @@ from models import Agent, Net
 from models.net import EMBED_DIM
 from utils.args import parse_args
 from utils.checkpoint import CheckpointError, load_weights, model_checkpoint, save_checkpoint
-from utils.data import ClutteredMNIST, DataError, make_loader
-from utils.engine import NonFiniteLoss, joint_epoch
+from utils.data import ClutteredMNIST, DataError, build_loaders, make_loader
+from utils.engine import NonFiniteLoss, joint_epoch, rollout
+from utils.evaluation import digit_row, write_table
 from utils.logging import RunLogger, format_metrics
-from utils.plots import iou_histogram
-from utils.runtime import current_lr, fail, make_generator, make_optimizer, pick_device, run_folder, seed_everything
+from utils.plots import iou_histogram, trajectory_figure
+from utils.resume import apply_resume, read_resume, save_resume
+from utils.runtime import (current_lr, fail, interrupt_on_sigterm, interrupted_message, make_generator, make_optimizer,
+                           pick_device, run_folder, seed_everything)
 
 DEFAULT_SAVENAME = "cluttermnist_joint"
 CHECKPOINTS = {"net": "{kind}_net.pth.tar", "agent": "{kind}_agent.pth.tar"}
@@ -26,15 +29,8 @@ def resolve_pretrained(path, saveroot):
     raise CheckpointError(f"--pretrained {path}: not found (looked at {path} and {os.path.join(saveroot, path)})")
 
 
-def build(args, device):
-    train_set = ClutteredMNIST(args.datapath, args.digit, "train")
-    test_set = ClutteredMNIST(args.datapath, args.digit, "test")
-    shuffle_generator = torch.Generator().manual_seed(args.seed)
-    loaders = (
-        make_loader(train_set, args.batch_size, True, shuffle_generator, args.workers, device),
-        make_loader(test_set, args.batch_size, False, None, args.workers, device),
-    )
-    print(f"data: digit {args.digit}, {len(train_set)} train / {len(test_set)} test images from {args.datapath}")
+def build_models(args, device):
+    """Net (from --pretrained unless evaluating) and agent; --freeze 1 turns the net's gradients off."""
     net = Net(args.pooling_size, args.pooling_mode)
     if args.pretrained and not args.evaluate:
         path = resolve_pretrained(args.pretrained, args.saveroot)
@@ -45,18 +41,18 @@ def build(args, device):
     agent = Agent(EMBED_DIM, args.num_act, args.hidden_size)
     if args.freeze:
         net.requires_grad_(False)
-    return loaders, net.to(device), agent.to(device), make_generator(device, args.seed + 1)
+    return net.to(device), agent.to(device)
 
 
-def test_pass(net, agent, loader, device, generator, args, epoch, run_dir):
-    """Test metrics with sampled actions (the original), plus `Test Loc Acc Greedy` with --greedy 1."""
+def test_pass(net, agent, loader, device, generator, args, epoch, run_dir, phase="Test"):
+    """Metrics with sampled actions (the original), plus `{phase} Loc Acc Greedy` with --greedy 1."""
     with torch.no_grad():
-        metrics, extras = joint_epoch(net, agent, loader, device, generator, args, epoch)
+        metrics, extras = joint_epoch(net, agent, loader, device, generator, args, epoch, phase=phase)
         if args.greedy:
             greedy, _ = joint_epoch(net, agent, loader, device, generator, args, epoch, phase="Greedy", policy="greedy")
-            metrics["Test Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
-    metrics["Test IoU Distribution"] = iou_histogram(
-        extras["pair_ious"], os.path.join(run_dir, "iou_distribution_test.png"), f"Test, epoch {epoch}")
+            metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
+    metrics[f"{phase} IoU Distribution"] = iou_histogram(
+        extras["pair_ious"], os.path.join(run_dir, f"iou_distribution_{phase.lower()}.png"), f"{phase}, epoch {epoch}")
     return metrics
 
 
@@ -65,65 +61,138 @@ def save_pair(kind, epoch, net, agent, acc, run_dir):
         save_checkpoint(model_checkpoint(epoch, model, acc), os.path.join(run_dir, CHECKPOINTS[name].format(kind=kind)))
 
 
-def train(args, run_dir, device, loaders, net, agent, generator, logger):
+def make_updaters(args, net, agent):
+    """Optimisers and schedulers: net MultiStepLR(--steps), agent StepLR(--step_ag); no net ones with --freeze 1."""
     net_optimizer = None if args.freeze else make_optimizer(args.optimizer, net.parameters(), args.lr)
     agent_optimizer = make_optimizer(args.optimizer_ag, agent.parameters(), args.lr_ag)
-    schedulers = [torch.optim.lr_scheduler.StepLR(agent_optimizer, step_size=args.step_ag, gamma=0.1)]
-    if net_optimizer is not None:
-        schedulers.append(torch.optim.lr_scheduler.MultiStepLR(net_optimizer, milestones=args.steps, gamma=0.1))
-    best_acc, metrics = float("-inf"), {}
-    for epoch in range(args.epochs):
-        lr = current_lr(net_optimizer) if net_optimizer is not None else 0.0
-        metrics, extras = joint_epoch(net, agent, loaders[0], device, generator, args, epoch, (net_optimizer, agent_optimizer))
-        for scheduler in schedulers:
-            scheduler.step()
-        metrics["Train IoU Distribution"] = iou_histogram(
-            extras["pair_ious"], os.path.join(run_dir, "iou_distribution_train.png"), f"Train, epoch {epoch}")
-        metrics.update(test_pass(net, agent, loaders[1], device, generator, args, epoch, run_dir))
-        metrics.update({"learning rate": lr, "learning rate agent": current_lr(agent_optimizer)})
+    optimizers = {"net": net_optimizer, "agent": agent_optimizer}
+    schedulers = {
+        "net": None if args.freeze else torch.optim.lr_scheduler.MultiStepLR(net_optimizer, milestones=args.steps, gamma=0.1),
+        "agent": torch.optim.lr_scheduler.StepLR(agent_optimizer, step_size=args.step_ag, gamma=0.1),
+    }
+    return optimizers, schedulers
+
+
+def run_epoch(args, run_dir, device, loaders, net, agent, generator, optimizers, epoch):
+    """Train, then evaluate on the validation split (with --val_split) and the test split."""
+    metrics, extras = joint_epoch(net, agent, loaders["train"], device, generator, args, epoch, (optimizers["net"], optimizers["agent"]))
+    metrics["Train IoU Distribution"] = iou_histogram(
+        extras["pair_ious"], os.path.join(run_dir, "iou_distribution_train.png"), f"Train, epoch {epoch}")
+    if loaders["val"] is not None:
+        metrics.update(test_pass(net, agent, loaders["val"], device, generator, args, epoch, run_dir, phase="Val"))
+    metrics.update(test_pass(net, agent, loaders["test"], device, generator, args, epoch, run_dir))
+    return metrics
+
+
+def train(args, run_dir, device, loaders, net, agent, generators, logger, resume):
+    optimizers, schedulers = make_updaters(args, net, agent)
+    modules = {"net": net, "agent": agent}
+    selection = "Val Loc Acc" if loaders["val"] is not None else "Test Loc Acc"
+    start, progress = 0, {"best": float("-inf")}
+    if resume is not None:
+        start, progress = apply_resume(resume, modules, optimizers, schedulers, generators)
+        print(f"resumed after epoch {start - 1} (best {selection} {progress['best']:.2f})")
+    logger.drop_epochs_from(start)
+    metrics = {}
+    for epoch in range(start, args.epochs):
+        lr = current_lr(optimizers["net"]) if optimizers["net"] is not None else 0.0
+        metrics = run_epoch(args, run_dir, device, loaders, net, agent, generators["sampler"], optimizers, epoch)
+        for scheduler in schedulers.values():
+            if scheduler is not None:
+                scheduler.step()
+        metrics.update({"learning rate": lr, "learning rate agent": current_lr(optimizers["agent"])})
         logger.log(metrics, epoch)
-        acc = metrics["Test Loc Acc"]
-        improved = acc > best_acc
+        acc = metrics[selection]
+        improved = acc > progress["best"]
         if improved:
-            best_acc = acc
+            progress["best"] = acc
             save_pair("best", epoch, net, agent, acc, run_dir)
         save_pair("last", epoch, net, agent, acc, run_dir)
+        save_resume(run_dir, epoch, args, modules, optimizers, schedulers, generators, {**progress, "wandb_id": logger.run_id})
         print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
-    print(f"best Test Loc Acc {best_acc:.2f} -> {os.path.join(run_dir, 'best_net.pth.tar')}, best_agent.pth.tar")
+    print(f"best {selection} {progress['best']:.2f} -> {os.path.join(run_dir, 'best_net.pth.tar')}, best_agent.pth.tar")
     return metrics
 
 
-def evaluate_only(args, run_dir, device, loaders, net, agent, generator, logger):
-    """`--evaluate 1`: loads best_net/best_agent and reports the test metrics."""
+def cross_digit_table(args, run_dir, device, net, agent):
+    """Evaluates every --eval_digits test split (default: --digit) -> rows; writes CSV and Markdown."""
+    rows = []
+    for digit in args.eval_digits or [args.digit]:
+        test_set = ClutteredMNIST(args.datapath, digit, "test")
+        loader = make_loader(test_set, args.batch_size, False, None, args.workers, device)
+        rows.append(digit_row(net, agent, loader, device, args, digit, args.digit))
+    table = write_table(rows, os.path.join(run_dir, "cross_digit.csv"), os.path.join(run_dir, "cross_digit.md"))
+    print(f"localization by digit (trained on {args.digit}; {run_dir}/cross_digit.md):\n{table}")
+    return rows
+
+
+def visualize(args, run_dir, device, net, agent, test_set):
+    """Draws the sampled trajectories of the first --visualize test images -> PNG path."""
+    count = min(args.visualize, len(test_set))
+    images, targets = test_set[list(range(count))]
+    net.eval()
+    agent.eval()
+    with torch.no_grad():
+        features = net.features(images.to(device))
+        episode = rollout(net, agent, features, args.seq_len, args.num_act, args.min_box_side, "sample", args.norm)
+    path = os.path.join(run_dir, "trajectories.png")
+    trajectory_figure(test_set.images[:count].numpy(), episode.boxes.cpu(), episode.actions.cpu(), targets, path,
+                      f"digit {args.digit}, test images 0..{count - 1}: agent (red), ground truth (green)")
+    print(f"trajectories of {count} test images -> {path}")
+    return path
+
+
+def evaluate_only(args, run_dir, device, loaders, net, agent, generators, logger):
+    """`--evaluate 1`: loads best_net/best_agent, reports the test metrics, baselines and table."""
     state = load_weights(net, os.path.join(run_dir, "best_net.pth.tar"), "net")
     load_weights(agent, os.path.join(run_dir, "best_agent.pth.tar"), "agent")
-    metrics = test_pass(net, agent, loaders[1], device, generator, args, state["epoch"], run_dir)
+    metrics = test_pass(net, agent, loaders["test"], device, generators["sampler"], args, state["epoch"], run_dir)
+    rows = cross_digit_table(args, run_dir, device, net, agent)
+    own = next((row for row in rows if row["digit"] == args.digit), None)
+    if own is not None:
+        metrics.update({"Test CorLoc whole image": own["CorLoc whole image"], "Test CorLoc random policy": own["CorLoc random policy"]})
+    if args.visualize:
+        metrics["Trajectories"] = visualize(args, run_dir, device, net, agent, loaders["test"].dataset)
     logger.log(metrics, state["epoch"])
+    logger.table("Cross-digit localization", rows, state["epoch"])
     print(f"evaluate best pair (epoch {state['epoch']}): {format_metrics(metrics)}")
+    if own is not None:
+        print(f"Test Loc Acc (CorLoc), digit {args.digit}: {metrics['Test Loc Acc']:.1f}% sampled, {own['CorLoc greedy']:.1f}% greedy"
+              f" | whole-image box {own['CorLoc whole image']:.1f}% | random policy {own['CorLoc random policy']:.1f}%")
     return metrics
 
 
-def run(args):
+def run(args, run_dir):
     device = pick_device(args.device)
     seed_everything(args.seed)
-    run_dir = run_folder(args.saveroot, args.savename, DEFAULT_SAVENAME)
     print(f"run folder {run_dir} | device {device} | args {vars(args)}")
-    loaders, net, agent, generator = build(args, device)
-    logger = RunLogger(run_dir, vars(args), args.wandb_project, args.wandb_mode, job_type="joint")
+    generators = {"shuffle": torch.Generator().manual_seed(args.seed), "sampler": make_generator(device, args.seed + 1)}
+    loaders = build_loaders(args, device, generators["shuffle"])
+    net, agent = build_models(args, device)
+    resume = read_resume(run_dir, args) if args.resume and not args.evaluate else None
+    if args.resume and resume is None and not args.evaluate:
+        print(f"--resume 1: no resume state in {run_dir}; starting from scratch")
+    run_id = resume["progress"].get("wandb_id") if resume else None
+    logger = RunLogger(run_dir, vars(args), args.wandb_project, args.wandb_mode, job_type="joint", run_id=run_id)
     try:
         if args.evaluate:
-            return evaluate_only(args, run_dir, device, loaders, net, agent, generator, logger)
-        return train(args, run_dir, device, loaders, net, agent, generator, logger)
+            return evaluate_only(args, run_dir, device, loaders, net, agent, generators, logger)
+        return train(args, run_dir, device, loaders, net, agent, generators, logger, resume)
     finally:
         logger.finish()
 
 
 def main(argv=None):
     args = parse_args(argv, description=__doc__)
+    interrupt_on_sigterm()
+    run_dir = None
     try:
-        return run(args)
+        run_dir = run_folder(args.saveroot, args.savename, DEFAULT_SAVENAME)
+        return run(args, run_dir)
     except (DataError, CheckpointError, NonFiniteLoss, OSError) as error:
         fail(str(error))
+    except KeyboardInterrupt:
+        fail(interrupted_message(run_dir or args.saveroot), code=130)
 
 
 if __name__ == "__main__":

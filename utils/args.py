@@ -59,6 +59,14 @@ def get_parser(description=None):
     add("--min_box_side", type=int, default=28, help="joint: smallest window side m of the actor")
     add("--greedy", type=int, default=0, choices=[0, 1], help="joint: also evaluate with argmax actions")
     add("--reward", default="embed", choices=["embed", "iou"], help="joint: embedding-distance reward or oracle IoU gain")
+    add("--eval_digits", type=int, nargs="+", default=None,
+        help="joint --evaluate 1: digits whose test splits go into the cross-digit table (default: --digit)")
+    add("--visualize", type=int, default=0, help="--evaluate 1: draw the trajectories of this many test images")
+    add("--resume", type=int, default=0, choices=[0, 1],
+        help="1: continue the run in <saveroot>/<savename> from its resume.pth.tar (a fresh start when there is none)")
+    add("--val_split", type=float, default=0.0,
+        help="hold out this seeded fraction of the training images to choose the best checkpoint and stop early "
+             "(0: the original's protocol, chosen on the test split)")
     add("--max_batches", type=int, default=0, help="stop each epoch after this many batches (0: all; smoke runs)")
     return p
 
@@ -71,6 +79,12 @@ def check_args(parser, args):
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if not 0 <= args.digit <= 9:
         parser.error(f"--digit must be in 0..9, got {args.digit}")
+    if args.eval_digits and any(not 0 <= d <= 9 for d in args.eval_digits):
+        parser.error(f"--eval_digits must be in 0..9, got {args.eval_digits}")
+    if not 0.0 <= args.val_split < 1.0:
+        parser.error(f"--val_split must be in [0, 1), got {args.val_split}")
+    if args.visualize < 0:
+        parser.error(f"--visualize must be >= 0, got {args.visualize}")
     if not 2 <= args.num_act <= NUM_ACTIONS_SUPPORTED:
         parser.error(f"--num_act must be in 2..{NUM_ACTIONS_SUPPORTED} (the actor's action ids 0..9), got {args.num_act}")
     if args.hidden_size is not None and args.hidden_size < 1:

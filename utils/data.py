@@ -103,3 +103,28 @@ def make_loader(dataset, batch_size, shuffle, generator=None, workers=0, device=
     return torch.utils.data.DataLoader(
         dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0
     )
+
+
+def split_train_val(count, fraction, seed):
+    """Seeded disjoint (train, val) index tensors; val holds round(fraction * count) items."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    val_count = int(round(fraction * count))
+    if fraction > 0 and not 0 < val_count < count:
+        raise DataError(f"--val_split {fraction} leaves no training or no validation images out of {count}")
+    return order[val_count:].sort().values, order[:val_count].sort().values
+
+
+def build_loaders(args, device, shuffle_generator):
+    """Loaders of a training run: {"train", "val" (None without --val_split), "test"}."""
+    test_set = ClutteredMNIST(args.datapath, args.digit, "test")
+    train_set = ClutteredMNIST(args.datapath, args.digit, "train")
+    val_set = None
+    if args.val_split > 0:
+        train_idx, val_idx = split_train_val(len(train_set), args.val_split, args.seed)
+        val_set = ClutteredMNIST(args.datapath, args.digit, "train", indices=val_idx)
+        train_set = ClutteredMNIST(args.datapath, args.digit, "train", indices=train_idx)
+    loader = lambda dataset, shuffle: make_loader(dataset, args.batch_size, shuffle, shuffle_generator if shuffle else None,
+                                                  args.workers, device)
+    sizes = f"{len(train_set)} train" + (f" / {len(val_set)} val" if val_set else "") + f" / {len(test_set)} test"
+    print(f"data: digit {args.digit}, {sizes} images from {args.datapath}")
+    return {"train": loader(train_set, True), "val": loader(val_set, False) if val_set else None, "test": loader(test_set, False)}

@@ -70,6 +70,15 @@ class RunLogger:
         self.mode = "disabled"
         return None
 
+    def drop_epochs_from(self, epoch):
+        """Forgets metrics.jsonl records of epochs >= `epoch` (a resumed run logs them again)."""
+        if not os.path.isfile(self.metrics_path):
+            return
+        with open(self.metrics_path) as stream:
+            kept = [line for line in stream if line.strip() and json.loads(line).get("epoch", -1) < epoch]
+        with open(self.metrics_path, "w") as stream:
+            stream.writelines(kept)
+
     def log(self, metrics, step):
         """metrics: name -> float (SPEC names), or the path of a PNG (logged to wandb as an image).
 
@@ -88,6 +97,15 @@ class RunLogger:
 
             images = {k: wandb.Image(v) for k, v in metrics.items() if isinstance(v, str) and v.endswith(".png")}
             self.run.log({**metrics, **images}, step=step)
+
+    def table(self, name, rows, step):
+        """Logs a list of dicts (same keys) as a wandb Table."""
+        if self.run is None or not rows:
+            return
+        import wandb
+
+        columns = list(rows[0].keys())
+        self.run.log({name: wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])}, step=step)
 
     def finish(self):
         if self.run is not None:

@@ -24,3 +24,40 @@ def iou_histogram(pair_ious, path, title):
     axis.set_title(title)
     axis.legend()
     return save_figure(figure, path)
+
+
+# Glyph of each action id (SPEC §5): arrows for shrinks and moves, a dot for stay.
+ACTION_GLYPHS = ["\u2196", "\u2197", "\u2199", "\u2198", "\u2299", "\u2022", "\u2190", "\u2192", "\u2191", "\u2193"]
+
+
+def draw_box(axis, box, color, width=1.5):
+    """`[x1, y1, x2, y2]` inclusive pixel box as a rectangle over pixel centres' edges."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    axis.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1 + 1, y2 - y1 + 1, fill=False, edgecolor=color, linewidth=width))
+
+
+def trajectory_figure(images, boxes, actions, targets, path, title=None):
+    """One row per image, one column per step 0..T: the agent's box in red, the ground truth in
+    green on the last frame, the action taken to reach each frame as a glyph.
+
+    images (R, 84, 84) uint8; boxes (R, T + 1, 4); actions (R, T) int; targets (R, 4).
+    """
+    rows, columns = boxes.shape[0], boxes.shape[1]
+    figure, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.3 * rows), squeeze=False)
+    for r in range(rows):
+        for t in range(columns):
+            axis = axes[r, t]
+            axis.imshow(images[r], cmap="gray", vmin=0, vmax=255)
+            draw_box(axis, boxes[r, t], "red")
+            if t == columns - 1:
+                draw_box(axis, targets[r], "lime")
+            if t > 0:
+                axis.text(4, 12, ACTION_GLYPHS[int(actions[r, t - 1])], color="yellow", fontsize=11, fontweight="bold")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if r == 0:
+                axis.set_title(f"step {t}", fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.subplots_adjust(wspace=0.03, hspace=0.03)
+    return save_figure(figure, path)

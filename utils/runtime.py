@@ -2,6 +2,7 @@
 
 import os
 import random
+import signal
 import sys
 
 import numpy as np
@@ -58,3 +59,18 @@ def fail(message, code=1):
     """Exits with one line on stderr (no traceback)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(code)
+
+
+def interrupt_on_sigterm():
+    """SIGTERM (a scheduler's kill) behaves like Ctrl-C: a KeyboardInterrupt the script catches."""
+
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+def interrupted_message(run_dir):
+    """The line printed when a run is stopped by Ctrl-C or SIGTERM."""
+    return (f"interrupted: the state after the last complete epoch is in {os.path.join(run_dir, 'resume.pth.tar')}; "
+            f"continue with the same command plus --resume 1")

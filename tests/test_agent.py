@@ -1,0 +1,44 @@
+import torch
+
+from models import Agent
+
+
+def test_recurrent_agent_shapes_keys_and_recurrence():
+    torch.manual_seed(0)
+    agent = Agent(dim=512, num_act=10, hidden_size=48)
+    assert sorted(agent.state_dict().keys()) == sorted(
+        ["fc.0.weight", "fc.0.bias", "value_head.weight", "value_head.bias", "i2h.weight", "i2h.bias", "h2h.weight", "h2h.bias"]
+    )
+    e = torch.randn(6, 512)
+    h, logits, actions, values = agent(e)
+    assert h.shape == (6, 48) and logits.shape == (6, 10) and actions.shape == (6,) and values.shape == (6,)
+    # h_t = relu(i2h(e) + h2h(h_prev)), logits = fc(h), value from h (detached)
+    h_prev = torch.randn(6, 48)
+    h, logits, _, values = agent(e, h_prev)
+    expected_h = torch.relu(agent.i2h(e) + agent.h2h(h_prev))
+    assert torch.allclose(h, expected_h)
+    assert torch.allclose(logits, agent.fc(expected_h))
+    assert torch.allclose(values, agent.value_head(expected_h).squeeze(1))
+    values.sum().backward()
+    assert agent.i2h.weight.grad is None  # the value head sees h detached
+
+
+def test_feedforward_agent_and_given_or_greedy_actions():
+    agent = Agent(dim=512, num_act=5)
+    assert sorted(agent.state_dict().keys()) == ["fc.0.bias", "fc.0.weight"]
+    e = torch.randn(4, 512)
+    h, logits, actions, values = agent(e, actions=torch.tensor([0, 1, 2, 3]))
+    assert h is None and values is None and actions.tolist() == [0, 1, 2, 3]
+    assert torch.allclose(logits, agent.fc(e))
+    assert torch.equal(agent(e, greedy=True)[2], logits.argmax(1))
+
+
+def test_sampling_follows_softmax():
+    torch.manual_seed(0)
+    agent = Agent(dim=2, num_act=3)
+    with torch.no_grad():
+        agent.fc[0].weight.zero_()
+        agent.fc[0].bias.copy_(torch.log(torch.tensor([0.2, 0.3, 0.5])))
+    actions = agent(torch.zeros(20000, 2))[2]
+    freq = torch.bincount(actions, minlength=3).float() / 20000
+    assert torch.allclose(freq, torch.tensor([0.2, 0.3, 0.5]), atol=0.015)

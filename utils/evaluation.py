@@ -1,0 +1,74 @@
+"""Localization evaluation: final IoUs of a policy, baselines and the cross-digit table."""
+
+import torch
+
+from utils.boxes import box_iou_pairs
+from utils.engine import CORLOC_IOU, WHOLE_IMAGE_BOX, rollout
+
+POLICIES = ("sample", "greedy", "random")
+
+
+def final_ious(net, agent, loader, device, args, policy="sample"):
+    """IoU of each test image's final box with its ground truth -> (N,) float CPU tensor.
+
+    `policy`: "sample" (the original's evaluation), "greedy" (argmax) or "random" (uniform
+    over `args.num_act` actions for `args.seq_len` steps, the agent unused). No gradients.
+    """
+    net.eval()
+    if agent is not None:
+        agent.eval()
+    ious = []
+    with torch.no_grad():
+        for images, targets in loader:
+            images, targets = images.to(device), targets.to(device)
+            # a random policy needs no features; rollout only reads the batch size and device from them
+            features = net.features(images) if policy != "random" else images
+            episode = rollout(net, agent, features, args.seq_len, args.num_act, args.min_box_side, policy, args.norm)
+            ious.append(box_iou_pairs(episode.boxes[:, -1], targets).cpu())
+    return torch.cat(ious)
+
+
+def whole_image_ious(loader):
+    """IoU of the whole-image box `[0, 0, 83, 83]` with each ground truth -> (N,)."""
+    whole = torch.tensor(WHOLE_IMAGE_BOX)
+    return torch.cat([box_iou_pairs(whole.expand_as(targets), targets) for _, targets in loader])
+
+
+def corloc(ious):
+    """% of images whose box has IoU >= 0.5 with the ground truth."""
+    return 100.0 * (ious >= CORLOC_IOU).float().mean().item() if len(ious) else float("nan")
+
+
+def digit_row(net, agent, loader, device, args, digit, trained_digit):
+    """One row of the cross-digit table: CorLoc sampled / greedy, mean IoU, baselines."""
+    sampled = final_ious(net, agent, loader, device, args, "sample")
+    greedy = final_ious(net, agent, loader, device, args, "greedy")
+    random_policy = final_ious(net, agent, loader, device, args, "random")
+    return {
+        "digit": digit,
+        "trained on": "yes" if digit == trained_digit else "",
+        "images": len(sampled),
+        "CorLoc sampled": corloc(sampled),
+        "CorLoc greedy": corloc(greedy),
+        "mean IoU sampled": sampled.mean().item(),
+        "mean IoU greedy": greedy.mean().item(),
+        "CorLoc whole image": corloc(whole_image_ious(loader)),
+        "CorLoc random policy": corloc(random_policy),
+    }
+
+
+def write_table(rows, csv_path, markdown_path):
+    """Writes the rows as CSV and as a Markdown table (numbers with 2 decimals)."""
+    import csv
+
+    columns = list(rows[0].keys())
+    with open(csv_path, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    cell = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
+    with open(markdown_path, "w") as stream:
+        stream.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
