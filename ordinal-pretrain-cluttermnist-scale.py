@@ -9,7 +9,9 @@ from utils.args import parse_args
 from utils.checkpoint import CheckpointError, load_weights, model_checkpoint, save_checkpoint
 from utils.data import DataError, build_loaders
 from utils.engine import NonFiniteLoss, pretrain_epoch
+from utils.evaluation import distance_vs_iou, spearman
 from utils.logging import RunLogger, format_metrics
+from utils.plots import distance_scatter, embedding_projection
 from utils.resume import apply_resume, read_resume, save_resume
 from utils.runtime import (current_lr, fail, interrupt_on_sigterm, interrupted_message, make_generator, make_optimizer,
                            pick_device, run_folder, seed_everything)
@@ -23,9 +25,21 @@ def evaluate_only(args, run_dir, device, loaders, net, generators, logger):
     with torch.no_grad():
         metrics = pretrain_epoch(net, loaders["train"], device, generators["sampler"], args, state["epoch"], phase="Train")
         metrics.update(pretrain_epoch(net, loaders["test"], device, generators["sampler"], args, state["epoch"], phase="Test"))
+    metrics.update(diagnostics(args, run_dir, device, net, loaders["test"].dataset, generators["sampler"]))
     logger.log(metrics, state["epoch"])
     print(f"evaluate best.pth.tar (epoch {state['epoch']}): {format_metrics(metrics)}")
     return metrics
+
+
+def diagnostics(args, run_dir, device, net, test_set, generator):
+    """Distance-vs-IoU scatter with its Spearman correlation and a PCA of box embeddings (PNGs)."""
+    ious, distances, embeddings = distance_vs_iou(net, test_set, device, generator, norm=args.norm)
+    rho = spearman(ious, distances)
+    title = f"digit {args.digit} test images, {len(ious)} random boxes"
+    scatter = distance_scatter(ious, distances, rho, os.path.join(run_dir, "distance_vs_iou.png"), title)
+    projection = embedding_projection(embeddings, ious, os.path.join(run_dir, "embedding_pca.png"), title)
+    print(f"Spearman rank correlation of embedding distance and IoU: {rho:.3f} (ideal -1) -> {scatter}, {projection}")
+    return {"Test Spearman Distance IoU": rho, "Test Distance vs IoU": scatter, "Test Embedding PCA": projection}
 
 
 def run_epoch(args, device, loaders, net, generator, optimizer, epoch):

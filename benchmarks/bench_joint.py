@@ -314,12 +314,15 @@ def get_parser():
     add("--datapath", default=os.path.join("data", "Synthesis_mnist"), help="default data/Synthesis_mnist")
     add("--digit", type=int, default=4, help="digit of the data (default 4)")
     add("--seed", type=int, default=0, help="seed (default 0)")
+    add("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's own choice)")
     return parser
 
 
 def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
@@ -362,7 +365,7 @@ def main(argv=None):
 
 def print_report(args, device, source, records):
     median = lambda name, key: statistics.median(r.get(key, 0.0) for r in records[name])
-    where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads)"
+    where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads, {os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.1f})"
     print(f"torch {torch.__version__}, device {where}")
     print(f"data: {source}")
     print(f"batch {args.batch_size}, seq_len {args.seq_len}, hidden {args.hidden_size}, num_act {args.num_act}, "

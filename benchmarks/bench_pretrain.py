@@ -224,7 +224,10 @@ def main(argv=None):
     parser.add_argument("--datapath", default=os.path.join("data", "Synthesis_mnist"), help="default data/Synthesis_mnist")
     parser.add_argument("--digit", type=int, default=4, help="digit of the data (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's own choice)")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
@@ -260,7 +263,7 @@ def main(argv=None):
 
 def print_report(args, device, source, records):
     median = lambda name, key: statistics.median(r.get(key, 0.0) for r in records[name])
-    where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads)"
+    where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads, {os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.1f})"
     print(f"torch {torch.__version__}, device {where}")
     print(f"data: {source}")
     print(f"batch {args.batch_size}, pooling {args.pooling_size} ({args.pooling_mode}), median of {args.repeats} steps after {args.warmup} warm-up steps")

@@ -72,3 +72,34 @@ def write_table(rows, csv_path, markdown_path):
     with open(markdown_path, "w") as stream:
         stream.write("\n".join(lines) + "\n")
     return "\n".join(lines)
+
+
+def distance_vs_iou(net, dataset, device, generator, boxes_per_image=20, max_images=200, norm=False):
+    """Random square boxes on test images: their IoU with the ground truth and the Euclidean
+    distance of their embedding to the ground-truth embedding.
+
+    Returns ious (M,), distances (M,), box embeddings (M, 512), all CPU tensors (M = images x boxes).
+    """
+    from models.net import stack_rois
+    from utils.boxes import random_square_boxes
+    from utils.engine import maybe_normalize
+
+    count = min(max_images, len(dataset))
+    images, targets = dataset[list(range(count))]
+    images, targets = images.to(device), targets.to(device)
+    boxes = random_square_boxes((count, boxes_per_image), device, generator)  # (n, B, 4)
+    net.eval()
+    with torch.no_grad():
+        features = net.features(images)
+        f_gt = maybe_normalize(net.embed(features, targets), norm)
+        f_boxes = maybe_normalize(net.embed(features, stack_rois(*boxes.unbind(1))), norm).view(boxes_per_image, count, -1)
+        distances = (f_boxes - f_gt[None]).norm(dim=2).t()  # (n, B)
+    ious = box_iou_pairs(boxes, targets[:, None, :])
+    return ious.flatten().cpu(), distances.flatten().cpu(), f_boxes.transpose(0, 1).reshape(count * boxes_per_image, -1).cpu()
+
+
+def spearman(x, y):
+    """Spearman rank correlation of two 1-D tensors (scipy)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x.numpy(), y.numpy()).statistic)

@@ -61,3 +61,27 @@ def trajectory_figure(images, boxes, actions, targets, path, title=None):
         figure.suptitle(title, fontsize=9)
     figure.subplots_adjust(wspace=0.03, hspace=0.03)
     return save_figure(figure, path)
+
+
+def distance_scatter(ious, distances, rho, path, title):
+    """Embedding distance to the ground truth against IoU, one dot per random box."""
+    figure, axis = plt.subplots(figsize=(5, 3.6))
+    axis.scatter(np.asarray(ious), np.asarray(distances), s=3, alpha=0.35, color="tab:blue")
+    axis.set_xlabel("IoU with the ground truth")
+    axis.set_ylabel("distance to the ground-truth embedding")
+    axis.set_title(f"{title}\nSpearman rho = {rho:.3f}", fontsize=9)
+    return save_figure(figure, path)
+
+
+def embedding_projection(embeddings, ious, path, title):
+    """2-D PCA projection of box embeddings, coloured by the boxes' IoU with the ground truth."""
+    from sklearn.decomposition import PCA
+
+    points = PCA(n_components=2).fit_transform(np.asarray(embeddings, dtype=np.float64))
+    figure, axis = plt.subplots(figsize=(5, 4))
+    dots = axis.scatter(points[:, 0], points[:, 1], c=np.asarray(ious), s=3, cmap="viridis", vmin=0, vmax=1)
+    figure.colorbar(dots, ax=axis, label="IoU with the ground truth")
+    axis.set_xlabel("PC 1")
+    axis.set_ylabel("PC 2")
+    axis.set_title(title, fontsize=9)
+    return save_figure(figure, path)

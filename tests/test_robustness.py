@@ -1,0 +1,197 @@
+"""Runs that survive: bad input, checkpoints, determinism, resume after SIGKILL, non-finite loss."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, load_script, write_synthetic_split
+from models import Net
+from utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
+JOINT = "train-joint.py"
+FAST = ["--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "disabled"]
+
+
+def run_main(script, argv, capsys):
+    """Calls a script's main() in-process; returns (exit code, stderr). Any other exception fails the test."""
+    with pytest.raises(SystemExit) as stop:
+        load_script(script).main(argv)
+    return stop.value.code, capsys.readouterr().err
+
+
+def read_metrics(run_dir):
+    """Scalar metrics per epoch (figure paths, which name the run folder, left out)."""
+    with open(os.path.join(run_dir, "metrics.jsonl")) as stream:
+        return [{k: v for k, v in json.loads(line).items() if not isinstance(v, str)} for line in stream]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--digit", "12"], "--digit must be in 0..9"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--batch_size", "0"], "--batch_size must be >= 1"),
+        (["--pooling_size", "-1"], "--pooling_size must be >= 1"),
+        (["--seq_len", "0"], "--seq_len must be >= 1"),
+        (["--num_act", "11"], "--num_act must be in 2..10"),
+        (["--pooling_mode", "max"], "invalid choice: 'max'"),
+        (["--val_split", "1.5"], "--val_split must be in [0, 1)"),
+    ],
+)
+def test_bad_flags_exit_with_one_line(flags, message, capsys, tmp_path):
+    for script in (PRETRAIN, JOINT):
+        code, err = run_main(script, ["--saveroot", str(tmp_path), *flags], capsys)
+        assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_missing_and_malformed_data(tmp_path, capsys):
+    code, err = run_main(PRETRAIN, ["--datapath", str(tmp_path / "none"), "--saveroot", str(tmp_path), *FAST], capsys)
+    assert code == 1 and "missing data file" in err and "python clutter_mnist_scale.py" in err
+    write_synthetic_split(str(tmp_path / "d"), 4, "train", 8)
+    folder = tmp_path / "d" / "test" / "moreclutter"
+    folder.mkdir(parents=True)
+    np.save(folder / "4_moreclutter_data.npy", np.zeros((5, 84, 84), np.uint8))
+    np.save(folder / "4_moreclutter_label.npy", np.zeros((4, 4)))
+    code, err = run_main(JOINT, ["--datapath", str(tmp_path / "d"), "--saveroot", str(tmp_path), *FAST], capsys)
+    assert code == 1 and "malformed data for digit 4 (test)" in err
+
+
+def test_checkpoint_errors(synthetic_data, tmp_path, capsys):
+    common = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--epochs", "1", *FAST]
+    code, err = run_main(JOINT, [*common, "--pretrained", "nope/best.pth.tar"], capsys)
+    assert code == 1 and "--pretrained nope/best.pth.tar: not found" in err
+    garbage = tmp_path / "garbage.pth.tar"
+    garbage.write_bytes(b"\x00\x01 not a checkpoint" * 10)
+    code, err = run_main(JOINT, [*common, "--pretrained", str(garbage)], capsys)
+    assert code == 1 and "corrupt, truncated or not a checkpoint" in err
+    good = tmp_path / "good.pth.tar"
+    save_checkpoint({"epoch": 0, "state_dict": Net(pooling_size=5).state_dict(), "acc": 50.0}, str(good))
+    truncated = tmp_path / "truncated.pth.tar"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    code, err = run_main(JOINT, [*common, "--pretrained", str(truncated)], capsys)
+    assert code == 1 and "corrupt, truncated or not a checkpoint" in err
+    code, err = run_main(JOINT, [*common, "--pretrained", str(good)], capsys)  # trained with --pooling_size 5, run uses 3
+    assert code == 1 and "does not fit this net" in err and "--pooling_size" in err
+    code, err = run_main(JOINT, [*common, "--savename", "never_trained", "--evaluate", "1"], capsys)
+    assert code == 1 and "checkpoint not found" in err and "best_net.pth.tar" in err
+
+
+def test_unwritable_output_folder(synthetic_data, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    code, err = run_main(PRETRAIN, ["--datapath", synthetic_data, "--saveroot", str(blocker), *FAST], capsys)
+    assert code == 1 and "cannot write to the run folder" in err
+
+
+def test_wandb_failure_falls_back_to_offline(synthetic_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, so no API key
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    flags = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--epochs", "1", "--max_batches", "1"]
+    load_script(PRETRAIN).main([*flags, "--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "online"])
+    err = capsys.readouterr().err
+    assert "wandb online failed; logging offline instead" in err
+    assert os.path.isdir(tmp_path / "cluttermnist_pretrain" / "wandb")
+
+
+def test_checkpoints_are_atomic_and_plain(tmp_path, monkeypatch):
+    path = str(tmp_path / "best.pth.tar")
+    save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(2)}, "acc": 1.0}, path)
+
+    def broken_save(obj, stream, *args, **kwargs):
+        stream.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint({"epoch": 2, "state_dict": {"w": torch.zeros(2)}, "acc": 2.0}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1 and os.listdir(tmp_path) == ["best.pth.tar"]
+    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
+        torch.save([1, 2], str(tmp_path / "list.pth.tar"))
+        load_checkpoint(str(tmp_path / "list.pth.tar"))
+
+
+def test_seeded_runs_are_identical_and_resume_matches(synthetic_data, tmp_path):
+    """Two seeded CPU runs log identical metrics; 2 epochs + resume to 4 equals 4 straight epochs."""
+    pretrain = load_script(PRETRAIN)
+    common = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--seed", "3", "--optimizer", "SGD", *FAST]
+    pretrain.main([*common, "--savename", "a", "--epochs", "4"])
+    pretrain.main([*common, "--savename", "b", "--epochs", "4"])
+    pretrain.main([*common, "--savename", "c", "--epochs", "2"])
+    pretrain.main([*common, "--savename", "c", "--epochs", "4", "--resume", "1"])
+    a, b, c = (read_metrics(str(tmp_path / name)) for name in "abc")
+    assert a == b == c and len(a) == 4
+    for name in ("best.pth.tar", "last.pth.tar"):
+        sa, sc = (torch.load(str(tmp_path / run / name), weights_only=True) for run in "ac")
+        assert sa["epoch"] == sc["epoch"] and all(torch.equal(sa["state_dict"][k], sc["state_dict"][k]) for k in sa["state_dict"])
+
+
+def test_resume_refuses_other_flags(synthetic_data, tmp_path, capsys):
+    common = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--epochs", "1", "--max_batches", "1"]
+    load_script(PRETRAIN).main([*common, *FAST])
+    code, err = run_main(PRETRAIN, [*common, "--resume", "1", "--pooling_size", "4", "--batch_size", "32", "--wandb_mode", "disabled"], capsys)
+    assert code == 1 and "--pooling_size 3 -> 4" in err
+
+
+def joint_command(datapath, saveroot, savename, *extra):
+    return [sys.executable, os.path.join(ROOT, JOINT), "--datapath", datapath, "--saveroot", saveroot, "--savename", savename,
+            "--seq_len", "4", "--hidden_size", "8", "--num_act", "10", "--freeze", "0", "--epochs", "5", "--seed", "7", *FAST, *extra]
+
+
+def test_sigkill_mid_run_then_resume_matches_uninterrupted(synthetic_data, tmp_path):
+    saveroot = str(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(joint_command(synthetic_data, saveroot, "straight"), check=True, capture_output=True, env=env)
+    victim = subprocess.Popen(joint_command(synthetic_data, saveroot, "killed"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env)
+    resume_file = os.path.join(saveroot, "killed", "resume.pth.tar")
+    deadline = time.time() + 120
+    while time.time() < deadline and victim.poll() is None:
+        if os.path.isfile(resume_file) and load_checkpoint(resume_file, ("epoch",))["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = load_checkpoint(resume_file, ("epoch",))["epoch"]
+    assert killed_at < 4
+    done = subprocess.run(joint_command(synthetic_data, saveroot, "killed", "--resume", "1"), capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"resumed after epoch {killed_at}" in done.stdout
+    assert read_metrics(os.path.join(saveroot, "straight")) == read_metrics(os.path.join(saveroot, "killed"))
+    for name in ("last_net.pth.tar", "last_agent.pth.tar", "best_net.pth.tar", "best_agent.pth.tar"):
+        s, k = (torch.load(os.path.join(saveroot, run, name), weights_only=True) for run in ("straight", "killed"))
+        assert s["epoch"] == k["epoch"] and s["acc"] == k["acc"]
+        assert all(torch.equal(s["state_dict"][key], k["state_dict"][key]) for key in s["state_dict"])
+
+
+def test_sigterm_saves_and_exits_cleanly(synthetic_data, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(joint_command(synthetic_data, str(tmp_path), "term", "--epochs", "200"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    resume_file = tmp_path / "term" / "resume.pth.tar"
+    deadline = time.time() + 120
+    while not resume_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "--resume 1" in err and "Traceback" not in err
+    assert load_checkpoint(str(resume_file), ("epoch",))["epoch"] >= 0
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_data, tmp_path, capsys):
+    common = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--optimizer", "SGD", "--margin", "60", *FAST]
+    load_script(PRETRAIN).main([*common, "--epochs", "1"])
+    best = str(tmp_path / "cluttermnist_pretrain" / "best.pth.tar")
+    before = open(best, "rb").read()
+    code, err = run_main(PRETRAIN, [*common, "--epochs", "2", "--lr", "1e30"], capsys)
+    assert code == 1 and "loss is not finite at epoch 0, batch" in err and "Traceback" not in err
+    assert open(best, "rb").read() == before
