@@ -14,9 +14,9 @@ def final_ious(net, agent, loader, device, args, policy="sample"):
     `policy`: "sample" (the original's evaluation), "greedy" (argmax) or "random" (uniform
     over `args.num_act` actions for `args.seq_len` steps, the agent unused). No gradients.
     """
-    net.eval()
-    if agent is not None:
-        agent.eval()
+    for model in (net, agent):
+        if model is not None:  # a random policy needs neither
+            model.eval()
     ious = []
     with torch.no_grad():
         for images, targets in loader:
