@@ -6,16 +6,14 @@ import torch
 
 from models import Agent, Net
 from models.net import EMBED_DIM
-from utils.args import parse_args
 from utils.checkpoint import CheckpointError, load_weights, model_checkpoint, save_checkpoint
-from utils.data import ClutteredMNIST, DataError, build_loaders, make_loader
-from utils.engine import NonFiniteLoss, joint_epoch, rollout
+from utils.data import ClutteredMNIST, make_loader
+from utils.engine import joint_epoch, rollout
 from utils.evaluation import digit_row, write_table
-from utils.logging import RunLogger, format_metrics
+from utils.logging import format_metrics
 from utils.plots import iou_histogram, trajectory_figure
-from utils.resume import apply_resume, read_resume, save_resume
-from utils.runtime import (current_lr, fail, interrupt_on_sigterm, interrupted_message, make_generator, make_optimizer,
-                           pick_device, run_folder, seed_everything)
+from utils.resume import apply_resume, save_resume
+from utils.runtime import RunContext, current_lr, make_optimizer, script_main
 
 DEFAULT_SAVENAME = "cluttermnist_joint"
 CHECKPOINTS = {"net": "{kind}_net.pth.tar", "agent": "{kind}_agent.pth.tar"}
@@ -163,36 +161,18 @@ def evaluate_only(args, run_dir, device, loaders, net, agent, generators, logger
 
 
 def run(args, run_dir):
-    device = pick_device(args.device)
-    seed_everything(args.seed)
-    print(f"run folder {run_dir} | device {device} | args {vars(args)}")
-    generators = {"shuffle": torch.Generator().manual_seed(args.seed), "sampler": make_generator(device, args.seed + 1)}
-    loaders = build_loaders(args, device, generators["shuffle"])
-    net, agent = build_models(args, device)
-    resume = read_resume(run_dir, args) if args.resume and not args.evaluate else None
-    if args.resume and resume is None and not args.evaluate:
-        print(f"--resume 1: no resume state in {run_dir}; starting from scratch")
-    run_id = resume["progress"].get("wandb_id") if resume else None
-    logger = RunLogger(run_dir, vars(args), args.wandb_project, args.wandb_mode, job_type="joint", run_id=run_id)
+    ctx = RunContext(args, run_dir, job_type="joint")
+    net, agent = build_models(args, ctx.device)
     try:
         if args.evaluate:
-            return evaluate_only(args, run_dir, device, loaders, net, agent, generators, logger)
-        return train(args, run_dir, device, loaders, net, agent, generators, logger, resume)
+            return evaluate_only(args, run_dir, ctx.device, ctx.loaders, net, agent, ctx.generators, ctx.logger)
+        return train(args, run_dir, ctx.device, ctx.loaders, net, agent, ctx.generators, ctx.logger, ctx.resume)
     finally:
-        logger.finish()
+        ctx.logger.finish()
 
 
 def main(argv=None):
-    args = parse_args(argv, description=__doc__)
-    interrupt_on_sigterm()
-    run_dir = None
-    try:
-        run_dir = run_folder(args.saveroot, args.savename, DEFAULT_SAVENAME)
-        return run(args, run_dir)
-    except (DataError, CheckpointError, NonFiniteLoss, OSError) as error:
-        fail(str(error))
-    except KeyboardInterrupt:
-        fail(interrupted_message(run_dir or args.saveroot), code=130)
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run)
 
 
 if __name__ == "__main__":

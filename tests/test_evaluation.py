@@ -1,6 +1,5 @@
 """Evaluation you can look at: figures, the cross-digit table, baselines, --reward iou, --val_split."""
 
-import csv
 import os
 
 import numpy as np

@@ -1,5 +1,4 @@
 import torch
-import torch.nn as nn
 from torchvision.ops import roi_align, roi_pool
 
 from models import Net

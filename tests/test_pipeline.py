@@ -46,9 +46,12 @@ def test_pretrain_evaluate_reports_saved_best(pretrained_run, capsys):
     datapath, saveroot = pretrained_run
     pretrain = load_script("ordinal-pretrain-cluttermnist-scale.py")
     metrics = pretrain.main(["--datapath", datapath, "--saveroot", saveroot, "--savename", "pre", "--evaluate", "1", *COMMON])
-    assert set(metrics) == {"Train Total Loss", "Train Ord Acc Inst", "Train Ord Acc Proto",
-                            "Test Total Loss", "Test Ord Acc Inst", "Test Ord Acc Proto"}
+    assert set(metrics) == {"Train Total Loss", "Train Ord Acc Inst", "Train Ord Acc Proto", "Test Total Loss",
+                            "Test Ord Acc Inst", "Test Ord Acc Proto", "Test Spearman Distance IoU", "Test Distance vs IoU",
+                            "Test Embedding PCA"}
     assert metrics["Test Ord Acc Inst"] > 65.0
+    assert metrics["Test Spearman Distance IoU"] < -0.2  # farther from the ground truth in IoU, farther in embedding
+    assert os.path.isfile(metrics["Test Distance vs IoU"]) and os.path.isfile(metrics["Test Embedding PCA"])
     assert "evaluate best.pth.tar" in capsys.readouterr().out
 
 

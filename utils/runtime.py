@@ -74,3 +74,46 @@ def interrupted_message(run_dir):
     """The line printed when a run is stopped by Ctrl-C or SIGTERM."""
     return (f"interrupted: the state after the last complete epoch is in {os.path.join(run_dir, 'resume.pth.tar')}; "
             f"continue with the same command plus --resume 1")
+
+
+class RunContext:
+    """What both training scripts set up the same way: device, seeded generators, loaders, the
+    resume state (with --resume 1) and the logger (continuing the resumed wandb run)."""
+
+    def __init__(self, args, run_dir, job_type):
+        from utils.data import build_loaders
+        from utils.logging import RunLogger
+        from utils.resume import read_resume
+
+        self.run_dir = run_dir
+        self.device = pick_device(args.device)
+        seed_everything(args.seed)
+        print(f"run folder {run_dir} | device {self.device} | args {vars(args)}")
+        self.generators = {"shuffle": torch.Generator().manual_seed(args.seed), "sampler": make_generator(self.device, args.seed + 1)}
+        self.loaders = build_loaders(args, self.device, self.generators["shuffle"])
+        self.resume = read_resume(run_dir, args) if args.resume and not args.evaluate else None
+        if args.resume and self.resume is None and not args.evaluate:
+            print(f"--resume 1: no resume state in {run_dir}; starting from scratch")
+        run_id = self.resume["progress"].get("wandb_id") if self.resume else None
+        self.logger = RunLogger(run_dir, vars(args), args.wandb_project, args.wandb_mode, job_type=job_type, run_id=run_id)
+
+
+def script_main(argv, description, default_savename, run):
+    """Entry point of a training script: parses flags, makes the run folder and calls
+    `run(args, run_dir)`; expected failures become one line on stderr (exit 1), Ctrl-C and
+    SIGTERM a resume hint (exit 130)."""
+    from utils.args import parse_args
+    from utils.checkpoint import CheckpointError
+    from utils.data import DataError
+    from utils.engine import NonFiniteLoss
+
+    args = parse_args(argv, description=description)
+    interrupt_on_sigterm()
+    run_dir = None
+    try:
+        run_dir = run_folder(args.saveroot, args.savename, default_savename)
+        return run(args, run_dir)
+    except (DataError, CheckpointError, NonFiniteLoss, OSError) as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        fail(interrupted_message(run_dir or args.saveroot), code=130)
