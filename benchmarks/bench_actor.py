@@ -13,60 +13,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import reference_takeaction  # noqa: E402
 from utils.actions import NUM_ACTIONS_SUPPORTED, Actor  # noqa: E402
-
-
-def reference_takeaction(window, action, m=28, W=84, H=84):
-    """One action on one window in plain Python (a copy of the tests' reference, SPEC §5)."""
-    x1, y1, x2, y2 = window
-    bw, bh = x2 - x1, y2 - y1
-    if bw - 0.2 * bw >= m:
-        d = 0.2 if bh - 0.2 * bh >= m else 1 - m / bh
-    else:
-        d = 1 - m / bw
-        if bh - d * bh < m:
-            d = 1 - m / bh
-    if action in (1, 3):
-        x1 = int(x1 + d * bw)
-    if action in (0, 2):
-        x2 = int(x2 - d * bw)
-    if action in (2, 3):
-        y1 = int(y1 + d * bh)
-    if action in (0, 1):
-        y2 = int(y2 - d * bh)
-    if action == 4:
-        x1, y1, x2, y2 = int(x1 + d * bw / 2), int(y1 + d * bh / 2), int(x2 - d * bw / 2), int(y2 - d * bh / 2)
-    if action == 6:
-        s = 0.2 * bw
-        x1, x2 = (int(x1 - s), int(x2 - s)) if x1 - s >= 0 else (0, bw)
-    if action == 7:
-        s = 0.2 * bw
-        x1, x2 = (int(x1 + s), int(x2 + s)) if x2 + s < W else (W - bw - 1, W - 1)
-    if action == 8:
-        s = 0.2 * bh
-        y1, y2 = (int(y1 - s), int(y2 - s)) if y1 - s >= 0 else (0, bh)
-    if action == 9:
-        s = 0.2 * bh
-        y1, y2 = (int(y1 + s), int(y2 + s)) if y2 + s < H else (H - bh - 1, H - 1)
-    x1, x2 = clip_axis(x1, x2, W, m)
-    y1, y2 = clip_axis(y1, y2, H, m)
-    return [x1, y1, x2, y2]
-
-
-def clip_axis(low, high, size, m):
-    """SPEC §5 clip of one axis (the axes never interact, so per-axis order equals the SPEC's)."""
-    if low < 0:
-        shift = -low
-        low, high = (low + shift, high + shift) if high + shift < size else (0, size - 1)
-    if high > size - 1:
-        shift = high - size + 1
-        low, high = (low - shift, high - shift) if low - shift >= 0 else (0, size - 1)
-    if high - low < m:
-        if low + m <= size:
-            high = low + m - 1
-        else:
-            low = high - m + 1
-    return low, high
 
 
 def loop_takeaction(windows, actions):

@@ -15,79 +15,28 @@ Run from the repo root:
 """
 
 import argparse
-import collections
-import contextlib
 import copy
 import functools
 import os
 import random
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import utils.engine  # noqa: E402
+from common import IMAGE_SIZE, add_data_flags, interleaved_records, load_batch, pick_device, print_header, print_table, python_iou  # noqa: E402
 from models import Net  # noqa: E402
 from utils.ordinal import ordinal_terms  # noqa: E402
 
-IMAGE_SIZE, MIN_SIDE, MAX_SIDE, DIGIT_SIDE = 84, 28, 84, 28
+MIN_SIDE, MAX_SIDE = 28, 84
 LOW_IOU, HIGH_IOU = 0.1, 0.5
 # Time inside the network: forward of the backbone and of the head, every backward, the optimiser step.
 NET_PHASES = ("backbone", "head", "backward", "optimizer step")
 
 
 # ---- timing -------------------------------------------------------------------------------------
-
-
-class PhaseTimer:
-    """Adds the wall time of wrapped calls to named phases (seconds) and counts the calls.
-
-    On CUDA every timed call is bracketed by torch.cuda.synchronize(), so a phase holds its kernels;
-    that also serialises the GPU, which is why totals on CUDA come from separate, unwrapped steps.
-    """
-
-    def __init__(self, device):
-        self.cuda = device.type == "cuda"
-        self.seconds, self.calls = collections.Counter(), collections.Counter()
-
-    def sync(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    def wrap(self, function, phase):
-        @functools.wraps(function)
-        def timed(*args, **kwargs):
-            self.sync()
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.sync()
-                self.seconds[phase] += time.perf_counter() - start
-                self.calls[phase] += 1
-
-        return timed
-
-
-@contextlib.contextmanager
-def timed_calls(timer, targets):
-    """Replaces each (object, attribute, phase) in `targets` by a timed wrapper; restores on exit."""
-    saved = []
-    try:
-        for owner, name, phase in targets:
-            own = name in vars(owner)
-            original = vars(owner)[name] if own else getattr(owner, name)
-            saved.append((owner, name, own, original))
-            setattr(owner, name, timer.wrap(original, phase))
-        yield timer
-    finally:
-        for owner, name, own, original in reversed(saved):
-            if own:
-                setattr(owner, name, original)
-            else:
-                delattr(owner, name)
 
 
 def net_targets(net, optimizer):
@@ -100,27 +49,7 @@ def net_targets(net, optimizer):
     ]
 
 
-def wall_time(step, device):
-    """Seconds of one call of step(), synchronised on CUDA."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 # ---- the original's ordinal box sampler (SPEC §2), one candidate at a time ------------------------
-
-
-def python_iou(a, b):
-    """IoU of two [x1, y1, x2, y2] lists, area (x2 - x1) * (y2 - y1) (SPEC notation, no +1)."""
-    inter_w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    inter_h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = inter_w * inter_h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
 
 
 def python_ordinal_box(gt, rng):
@@ -177,37 +106,10 @@ def project_step(net, optimizer, images, targets, generator, args):
 # ---- set-up and report ---------------------------------------------------------------------------
 
 
-def load_batch(args, device, generator):
-    """(images (N, 1, 84, 84), targets (N, 4)) on `device` and a line naming their source."""
-    if args.data == "mnist":
-        try:
-            from utils.data import ClutteredMNIST
-
-            dataset = ClutteredMNIST(args.datapath, args.digit, "train")
-            index = torch.randint(len(dataset), (args.batch_size,), generator=generator)  # with replacement
-            images, targets = dataset[index]
-            source = f"cluttered MNIST {args.datapath} digit {args.digit} train ({len(dataset)} images, {args.batch_size} drawn with replacement)"
-            return images.to(device), targets.to(device), source
-        except Exception as error:  # a benchmark still runs without the data files
-            print(f"note: cannot load cluttered MNIST ({error}); using random images")
-    images = torch.randn(args.batch_size, 1, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-    corner = torch.randint(0, IMAGE_SIZE - DIGIT_SIDE + 1, (args.batch_size, 2), generator=generator).float()
-    targets = torch.cat([corner, corner + DIGIT_SIDE - 1], dim=1)  # 28x28 digit boxes, SPEC §1-2
-    return images.to(device), targets.to(device), "random N(0, 1) images with random 28x28 target boxes"
-
-
-def run_recipe(step, timed_targets, device):
-    """One step with the `timed_targets()` calls timed; on CUDA also one unwrapped step for the total."""
-    timer = PhaseTimer(device)
-    with timed_calls(timer, timed_targets()):
-        total = wall_time(step, device)
-    record = dict(timer.seconds)
-    record["net"] = sum(timer.seconds[phase] for phase in NET_PHASES)
-    record["outside share"] = (total - record["net"]) / total
-    record["sampling share"] = timer.seconds["box sampling"] / total
-    record["backbone passes"] = timer.calls["backbone"]
-    record["total"] = wall_time(step, device) if device.type == "cuda" else total
-    return record
+def shares(seconds, total):
+    """The record's shares of one step: network time, the rest ("outside"), box sampling."""
+    net = sum(seconds[phase] for phase in NET_PHASES)
+    return {"net": net, "outside share": (total - net) / total, "sampling share": seconds["box sampling"] / total}
 
 
 def main(argv=None):
@@ -220,17 +122,9 @@ def main(argv=None):
     parser.add_argument("--pooling_mode", default="align", choices=["align", "pool"], help="default align")
     parser.add_argument("--margin", type=float, default=0.0, help="triplet margin (default 0.0)")
     parser.add_argument("--lr", type=float, default=0.001, help="SGD learning rate, momentum 0.9 (default 0.001)")
-    parser.add_argument("--data", default="mnist", choices=["mnist", "random"], help="images: the bundled cluttered MNIST (default) or random tensors")
-    parser.add_argument("--datapath", default=os.path.join("data", "Synthesis_mnist"), help="default data/Synthesis_mnist")
-    parser.add_argument("--digit", type=int, default=4, help="digit of the data (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's own choice)")
+    add_data_flags(parser)
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device is available")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
+    device = pick_device(parser, args)
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -250,34 +144,15 @@ def main(argv=None):
         "project": lambda: net_targets(nets["project"], optimizers["project"]) + [(utils.engine, "sample_ordinal_boxes", "box sampling")],
     }
 
-    for _ in range(args.warmup):
-        for name in steps:
-            steps[name]()
-    records = {name: [] for name in steps}
-    for _ in range(args.repeats):  # interleaved, so slow drift of the machine hits both recipes alike
-        for name in steps:
-            records[name].append(run_recipe(steps[name], targets_of[name], device))
-
+    records = interleaved_records(steps, targets_of, device, shares, args.warmup, args.repeats)
     print_report(args, device, source, records)
 
 
 def print_report(args, device, source, records):
-    median = lambda name, key: statistics.median(r.get(key, 0.0) for r in records[name])
-    where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads, {os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.1f})"
-    print(f"torch {torch.__version__}, device {where}")
-    print(f"data: {source}")
+    print_header(device, source)
     print(f"batch {args.batch_size}, pooling {args.pooling_size} ({args.pooling_mode}), median of {args.repeats} steps after {args.warmup} warm-up steps")
     print("outside net = step time not spent in Net.features / Net.embed forward, backward or optimizer.step")
-    print(f"{'recipe':10s} {'s/step':>8s} {'images/s':>9s} {'backbone':>9s} {'outside net':>12s} {'box sampling':>13s}")
-    for name in records:
-        total = median(name, "total")
-        print(f"{name:10s} {total:8.3f} {args.batch_size / total:9.0f} {median(name, 'backbone passes'):9.0f} "
-              f"{100 * median(name, 'outside share'):11.1f}% {100 * median(name, 'sampling share'):12.1f}%")
-    print(f"ratio original/project: {median('original', 'total') / median('project', 'total'):.2f}x")
-    print("phase medians (s):")
-    for name in records:
-        phases = ", ".join(f"{key} {median(name, key):.3f}" for key in ("box sampling", *NET_PHASES))
-        print(f"  {name:10s} {phases}")
+    print_table(records, args.batch_size, "s/step", ("box sampling", "sampling share", 13), ("box sampling", *NET_PHASES))
 
 
 if __name__ == "__main__":

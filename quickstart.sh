@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole pipeline on the CPU in about 10 minutes: set up .venv, generate cluttered MNIST,
+# pretrain the embedding net on digit 4, joint-train the agent, evaluate on every digit.
+# Short schedules of the published recipe (same architecture and losses; see README "Quickstart").
+# Environment: SOURCE (bundled|auto|torchvision, default bundled: the same small data everywhere),
+# DATAPATH, SAVEROOT, PRETRAIN_EPOCHS, JOINT_EPOCHS, SEED, WANDB_MODE (default offline).
+set -euo pipefail
+cd "$(dirname "$0")"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q -r requirements.txt
+PY=.venv/bin/python
+DATAPATH="${DATAPATH:-data/quickstart}"
+SAVEROOT="${SAVEROOT:-results/quickstart}"
+SEED="${SEED:-0}"
+export WANDB_MODE="${WANDB_MODE:-offline}" WANDB_SILENT=true
+COMMON=(--datapath "$DATAPATH" --saveroot "$SAVEROOT" --seed "$SEED" --digit 4 --pooling_mode align --pooling_size 5 --margin 60)
+AGENT=(--seq_len 10 --hidden_size 48 --num_act 10)
+
+echo "== 1/4 generate cluttered MNIST (source ${SOURCE:-bundled}) -> $DATAPATH"
+$PY clutter_mnist_scale.py --source "${SOURCE:-bundled}" --datapath "$DATAPATH" --seed "$SEED"
+
+echo "== 2/4 ordinal pretraining of the embedding net (digit 4)"
+$PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain \
+    --optimizer SGD --lr 0.0019125313967198946 --step 25 --batch_size 64 --epochs "${PRETRAIN_EPOCHS:-40}"
+$PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain --evaluate 1 --batch_size 64 | tail -n 2
+
+echo "== 3/4 joint training of the agent and the net"
+$PY train-joint.py "${COMMON[@]}" "${AGENT[@]}" --savename joint --pretrained pretrain/best.pth.tar \
+    --optimizer SGD --lr 0.001 --optimizer_ag Adam --lr_ag 0.001 --lamb_ent 5 --freeze 0 \
+    --batch_size 32 --epochs "${JOINT_EPOCHS:-60}" --steps 30 45 --step_ag 40 --greedy 1
+
+echo "== 4/4 evaluation of the best pair on every digit's test images"
+$PY train-joint.py "${COMMON[@]}" "${AGENT[@]}" --savename joint --evaluate 1 --greedy 1 \
+    --eval_digits 0 1 2 3 4 5 6 7 8 9 --visualize 6 | grep -v "^run folder"
+echo "figures and tables: $SAVEROOT/pretrain, $SAVEROOT/joint"
