@@ -1,0 +1,74 @@
+"""The batched rollout and one joint-training batch (SPEC §7)."""
+
+import torch
+
+from models import Agent, Net
+from utils.actions import Actor
+from utils.args import parse_args
+from utils.data import ClutteredMNIST, make_loader
+from utils.engine import WHOLE_IMAGE_BOX, joint_batch, joint_epoch, pick_two_steps, rollout
+from utils.runtime import make_optimizer
+
+
+def small_models(hidden_size=8):
+    torch.manual_seed(0)
+    return Net(pooling_size=3), Agent(512, 10, hidden_size=hidden_size)
+
+
+def test_rollout_shapes_and_boxes_follow_the_actor():
+    net, agent = small_models()
+    net.eval()
+    images = torch.randn(5, 1, 84, 84)
+    episode = rollout(net, agent, net.features(images), seq_len=4, num_act=10, min_box_side=28)
+    assert episode.boxes.shape == (5, 5, 4) and episode.embeddings.shape == (5, 5, 512)
+    assert episode.logits.shape == (5, 4, 10) and episode.actions.shape == (5, 4)
+    assert torch.equal(episode.boxes[:, 0], torch.tensor(WHOLE_IMAGE_BOX).expand(5, 4))
+    actor = Actor(5)
+    for t in range(4):
+        assert torch.equal(actor.takeaction(episode.actions[:, t]), episode.boxes[:, t + 1])
+    # every step's embedding is the net's embedding of that step's box, without gradients
+    with torch.no_grad():
+        expected = net(images, episode.boxes[:, 2])
+    assert torch.allclose(episode.embeddings[:, 2], expected, atol=1e-5) and not episode.embeddings.requires_grad
+
+
+def test_greedy_and_random_rollouts():
+    net, agent = small_models()
+    net.eval()
+    features = net.features(torch.randn(3, 1, 84, 84))
+    greedy = rollout(net, agent, features, 3, 10, 28, policy="greedy")
+    assert torch.equal(greedy.actions, greedy.logits.argmax(dim=2))
+    random_walk = rollout(None, None, features, 3, 4, 28, policy="random")
+    assert random_walk.logits is None and random_walk.embeddings is None and random_walk.actions.max() < 4
+
+
+def test_pick_two_steps_are_distinct_and_cover_all_pairs():
+    i, j = pick_two_steps(20_000, 4, "cpu", torch.Generator().manual_seed(0))
+    assert torch.all(i != j) and i.max() == 3 and j.max() == 3
+    pairs = torch.bincount(i * 4 + j, minlength=16).float() / 20_000
+    off_diagonal = pairs[torch.tensor([a * 4 + b for a in range(4) for b in range(4) if a != b])]
+    assert torch.allclose(off_diagonal, torch.full((12,), 1 / 12), atol=0.01)
+
+
+def test_joint_batch_updates_agent_then_net(synthetic_data):
+    net, agent = small_models()
+    args = parse_args(["--seq_len", "3", "--num_act", "10", "--freeze", "0", "--margin", "1"])
+    images, targets = ClutteredMNIST(synthetic_data, 4, "train")[list(range(16))]
+    net_opt, agent_opt = make_optimizer("SGD", net.parameters(), 0.01), make_optimizer("Adam", agent.parameters(), 0.01)
+    net_before = [p.clone() for p in net.parameters()]
+    agent_before = [p.clone() for p in agent.parameters()]
+    out = joint_batch(net, agent, images, targets, args, torch.Generator().manual_seed(0), (net_opt, agent_opt))
+    assert out["rewards"].shape == (16, 3) and out["pair_ious"].shape == (16, 2) and out["final_iou"].shape == (16,)
+    assert any(not torch.equal(a, b) for a, b in zip(agent_before, agent.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(net_before, net.parameters()))
+
+
+def test_frozen_net_trains_in_eval_mode(synthetic_data):
+    net, agent = small_models()
+    net.requires_grad_(False)
+    loader = make_loader(ClutteredMNIST(synthetic_data, 4, "train"), 32, False)
+    agent_opt = make_optimizer("Adam", agent.parameters(), 0.001)
+    for freeze, expected_mode in ((1, False), (0, True)):
+        args = parse_args(["--seq_len", "2", "--num_act", "10", "--freeze", str(freeze), "--max_batches", "1"])
+        joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), args, 0, (None, agent_opt))
+        assert net.training is expected_mode and agent.training
