@@ -21,13 +21,15 @@ $PY clutter_mnist_scale.py --source "${SOURCE:-bundled}" --datapath "$DATAPATH" 
 
 echo "== 2/4 ordinal pretraining of the embedding net (digit 4)"
 $PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain \
-    --optimizer SGD --lr 0.0019125313967198946 --step 25 --batch_size 64 --epochs "${PRETRAIN_EPOCHS:-40}"
+    --optimizer SGD --lr 0.0019125313967198946 --step 25 --batch_size 64 --epochs "${PRETRAIN_EPOCHS:-50}"
 $PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain --evaluate 1 --batch_size 64 | tail -n 2
 
-echo "== 3/4 joint training of the agent and the net"
+echo "== 3/4 joint training of the agent (embedding net frozen)"
+# 400 training images give a batch-512 run one update per epoch, so the short schedule uses
+# batch 64, a frozen net, per-step rewards (gamma 0) and a smaller agent learning rate.
 $PY train-joint.py "${COMMON[@]}" "${AGENT[@]}" --savename joint --pretrained pretrain/best.pth.tar \
-    --optimizer SGD --lr 0.001 --optimizer_ag Adam --lr_ag 0.001 --lamb_ent 5 --freeze 0 \
-    --batch_size 32 --epochs "${JOINT_EPOCHS:-60}" --steps 30 45 --step_ag 40 --greedy 1
+    --optimizer_ag Adam --lr_ag 0.0003 --lamb_ent 5 --gamma 0 --freeze 1 \
+    --batch_size 64 --epochs "${JOINT_EPOCHS:-120}" --step_ag 100 --greedy 1
 
 echo "== 4/4 evaluation of the best pair on every digit's test images"
 $PY train-joint.py "${COMMON[@]}" "${AGENT[@]}" --savename joint --evaluate 1 --greedy 1 \
