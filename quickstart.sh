@@ -26,9 +26,10 @@ $PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain --
 
 echo "== 3/4 joint training of the agent (embedding net frozen)"
 # 400 training images give a batch-512 run one update per epoch, so the short schedule uses
-# batch 64, a frozen net, per-step rewards (gamma 0) and a smaller agent learning rate.
+# batch 64, a frozen net in eval mode (the agent trains on the dropout-free embeddings it is
+# tested on), per-step rewards (gamma 0) and a smaller agent learning rate.
 $PY train-joint.py "${COMMON[@]}" "${AGENT[@]}" --savename joint --pretrained pretrain/best.pth.tar \
-    --optimizer_ag Adam --lr_ag 0.0003 --lamb_ent 5 --gamma 0 --freeze 1 \
+    --optimizer_ag Adam --lr_ag 0.0003 --lamb_ent 5 --gamma 0 --freeze 1 --frozen_net_mode eval \
     --batch_size 64 --epochs "${JOINT_EPOCHS:-120}" --step_ag 100 --greedy 1
 
 echo "== 4/4 evaluation of the best pair on every digit's test images"

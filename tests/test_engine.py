@@ -63,12 +63,29 @@ def test_joint_batch_updates_agent_then_net(synthetic_data):
     assert any(not torch.equal(a, b) for a, b in zip(net_before, net.parameters()))
 
 
-def test_frozen_net_trains_in_eval_mode(synthetic_data):
+def test_frozen_net_mode(synthetic_data):
+    """The frozen net trains in train mode (the original) unless --frozen_net_mode eval."""
     net, agent = small_models()
     net.requires_grad_(False)
     loader = make_loader(ClutteredMNIST(synthetic_data, 4, "train"), 32, False)
     agent_opt = make_optimizer("Adam", agent.parameters(), 0.001)
-    for freeze, expected_mode in ((1, False), (0, True)):
-        args = parse_args(["--seq_len", "2", "--num_act", "10", "--freeze", str(freeze), "--max_batches", "1"])
+    for flags, expected_mode in ((["--freeze", "1"], True), (["--freeze", "1", "--frozen_net_mode", "eval"], False),
+                                 (["--freeze", "0", "--frozen_net_mode", "eval"], True)):
+        args = parse_args(["--seq_len", "2", "--num_act", "10", "--max_batches", "1", *flags])
         joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), args, 0, (None, agent_opt))
         assert net.training is expected_mode and agent.training
+
+
+def test_greedy_epoch_is_greedy_on_every_batch(synthetic_data):
+    """`Loc Acc` of a greedy evaluation epoch over several batches equals the greedy CorLoc of
+    `utils.evaluation` (a policy mix-up after the first batch once made them differ)."""
+    from utils.evaluation import corloc, final_ious
+
+    net, agent = small_models()
+    args = parse_args(["--seq_len", "5", "--num_act", "10"])
+    loader = make_loader(ClutteredMNIST(synthetic_data, 4, "test"), 8, False)  # 6 batches
+    with torch.no_grad():
+        metrics, extras = joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), args, 0, phase="G", policy="greedy")
+    expected = final_ious(net, agent, loader, "cpu", args, "greedy")
+    assert torch.allclose(extras["final_ious"], expected)
+    assert abs(metrics["G Loc Acc"] - corloc(expected)) < 1e-9

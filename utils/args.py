@@ -57,6 +57,9 @@ def get_parser(description=None):
     add("--wandb_mode", default=None, choices=["online", "offline", "disabled"],
         help="default: $WANDB_MODE, else online when logged in, else offline; never prompts")
     add("--min_box_side", type=int, default=28, help="joint: smallest window side m of the actor")
+    add("--frozen_net_mode", default="train", choices=["train", "eval"],
+        help="joint with --freeze 1: the frozen net's mode while training (train: dropout on, the original; "
+             "eval: dropout off, as at test time)")
     add("--greedy", type=int, default=0, choices=[0, 1], help="joint: also evaluate with argmax actions")
     add("--reward", default="embed", choices=["embed", "iou"], help="joint: embedding-distance reward or oracle IoU gain")
     add("--eval_digits", type=int, nargs="+", default=None,

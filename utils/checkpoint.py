@@ -3,7 +3,13 @@
 import os
 import tempfile
 
+import numpy as np
 import torch
+
+# numpy scalars (e.g. an `acc` computed with numpy, as original checkpoints may hold) are plain
+# data; allowing them keeps weights_only loading (no code runs) for such files.
+NUMPY_SCALAR_GLOBALS = [np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar, np.dtype,
+                        type(np.dtype(np.float64)), type(np.dtype(np.float32)), type(np.dtype(np.int64))]
 
 
 class CheckpointError(Exception):
@@ -36,7 +42,8 @@ def load_checkpoint(path, required=("state_dict",)):
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(NUMPY_SCALAR_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated or foreign files
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: corrupt, truncated or not a checkpoint ({reason[:200]})") from None

@@ -185,9 +185,10 @@ def joint_epoch(net, agent, loader, device, generator, args, epoch, optimizers=N
     """
     training = optimizers is not None
     phase = phase or ("Train" if training else "Test")
-    # A frozen net (--freeze 1) is a fixed feature extractor: eval mode, so the agent trains on the
-    # same dropout-free embeddings it is tested on (SPEC is silent; this measured +5-8 points CorLoc).
-    net.train(training and not args.freeze)
+    # faithful default: the net trains in train mode (dropout on) even when frozen. With
+    # --frozen_net_mode eval a frozen net is a fixed feature extractor, so the agent trains on the
+    # dropout-free embeddings it is tested on (measured +5-8 points test CorLoc, bundled digits).
+    net.train(training and not (args.freeze and args.frozen_net_mode == "eval"))
     agent.train(training)
     meter = EpochMeter(device, ("pol", "ent", "ord", "rewards", "loc", "inst", "proto", "items"))
     pair_ious, final_ious = [], []
@@ -195,8 +196,8 @@ def joint_epoch(net, agent, loader, device, generator, args, epoch, optimizers=N
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with torch.set_grad_enabled(training):
             out = joint_batch(net, agent, images, targets, args, generator, optimizers, policy)
-        policy, ordinal = out["policy"], out["ordinal"]
-        meter.add(batch_index, policy["loss"] + ordinal["loss"], pol=policy["loss"], ent=policy["entropy"], ord=ordinal["loss"],
+        pg, ordinal = out["policy"], out["ordinal"]  # not `policy`: that names the rollout policy of every batch
+        meter.add(batch_index, pg["loss"] + ordinal["loss"], pol=pg["loss"], ent=pg["entropy"], ord=ordinal["loss"],
                   rewards=out["rewards"], loc=out["final_iou"] >= CORLOC_IOU, inst=ordinal["inst"], proto=ordinal["proto"],
                   items=torch.tensor(images.shape[0]))
         pair_ious.append(out["pair_ious"].detach())
