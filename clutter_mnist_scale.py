@@ -12,18 +12,17 @@ import importlib.metadata
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from utils.clutter import CLUTTER_SIZE, DIGIT_SIDE, NUM_CLUTTER, make_cluttered
+from utils.clutter import CLUTTER_SIZE, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
+from utils.files import ensure_writable_folder, write_atomically
 from utils.mnist import SPLITS, MNISTUnavailable, load_mnist
 
 # fixed per split name (not its position in --splits) so `--splits test` reproduces a full run's test files
 SPLIT_INDEX = {"train": 0, "test": 1}
-SUBFOLDER = "moreclutter"
 PACKAGES = ("numpy", "torch", "torchvision", "mlxtend")
 
 
@@ -80,36 +79,13 @@ def fail(message):
 
 
 def prepare_output_folders(datapath, splits):
-    """Create <datapath>/<split>/moreclutter and prove it is writable before any work; returns {split: folder}."""
-    folders = {split: os.path.join(datapath, split, SUBFOLDER) for split in splits}
-    for folder in folders.values():
+    """Create <datapath>/<split>/moreclutter and prove it is writable before any work."""
+    for split in splits:
+        folder = os.path.dirname(data_files(datapath, 0, split)[0])
         try:
-            os.makedirs(folder, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
+            ensure_writable_folder(folder)
         except OSError as err:
             fail(f"cannot write to output folder {folder}: {err.strerror or err}")
-    return folders
-
-
-def current_umask():
-    mask = os.umask(0)  # reading the umask requires setting it; restore at once
-    os.umask(mask)
-    return mask
-
-
-def write_atomically(path, write):
-    """Call write(file) on a temp file next to ``path``, then os.replace it, so readers never see half a file."""
-    folder, name = os.path.split(path)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
 
 
 def save_npy(path, array):
@@ -121,14 +97,15 @@ def digit_rng(seed, split, digit):
     return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_INDEX[split], digit]))
 
 
-def generate_digit(args, split, digit, images, labels, folder):
+def generate_digit(args, split, digit, images, labels):
     """Generate and save one (split, digit) pair of files; returns the number of images."""
     rng = digit_rng(args.seed, split, digit)
     data, boxes = make_cluttered(images[labels == digit], images, rng, args.num_clutter, args.clutter_size)
     if args.dtype == "float64":  # the original's storage: float64 pixels and labels
         data, boxes = data.astype(np.float64), boxes.astype(np.float64)
-    save_npy(os.path.join(folder, f"{digit}_{SUBFOLDER}_data.npy"), data)
-    save_npy(os.path.join(folder, f"{digit}_{SUBFOLDER}_label.npy"), boxes)
+    data_path, label_path = data_files(args.datapath, digit, split)  # the layout the loader reads
+    save_npy(data_path, data)
+    save_npy(label_path, boxes)
     return len(data)
 
 
@@ -171,7 +148,7 @@ def print_summary(args, counts, seconds):
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
-    folders = prepare_output_folders(args.datapath, args.splits)
+    prepare_output_folders(args.datapath, args.splits)
     try:
         splits, info = load_mnist(args.mnist_root, args.source, download=not args.no_download)
     except (MNISTUnavailable, ValueError) as err:  # ValueError: malformed idx files
@@ -181,7 +158,7 @@ def main(argv=None):
     jobs = [(split, digit) for split in args.splits for digit in args.digits]
     for split, digit in tqdm(jobs, desc="clutter", unit="digit"):
         images, labels = splits[split]
-        counts[split][digit] = generate_digit(args, split, digit, images, labels, folders[split])
+        counts[split][digit] = generate_digit(args, split, digit, images, labels)
     for split in args.splits:
         write_provenance(os.path.join(args.datapath, split), args, info, counts[split])
     print_summary(args, counts, time.perf_counter() - start)

@@ -1,10 +1,11 @@
 """Checkpoints in the original format, written atomically and loaded without pickled objects."""
 
 import os
-import tempfile
 
 import numpy as np
 import torch
+
+from utils.files import write_atomically
 
 # numpy scalars (e.g. an `acc` computed with numpy, as original checkpoints may hold) are plain
 # data; allowing them keeps weights_only loading (no code runs) for such files.
@@ -17,24 +18,10 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(state, path):
-    """Writes `state` (a dict of plain types and tensors) to a temp file beside `path`, then renames.
-
-    A run killed at any moment leaves either the previous file or the new one, never a
-    truncated one.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".pth.tar", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    """Writes `state` (a dict of plain types and tensors) atomically: a run killed at any moment
+    leaves either the previous file or the new one, never a truncated one."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(path, lambda stream: torch.save(state, stream))
 
 
 def load_checkpoint(path, required=("state_dict",)):

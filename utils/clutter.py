@@ -5,6 +5,8 @@ array: a (P,) vector of window corners plus a fixed (k*k,) offset vector address
 Only the 32 fragments and the rejection retries are Python loops.
 """
 
+import os
+
 import numpy as np
 
 DIGIT_SIDE = 28
@@ -14,6 +16,13 @@ CLUTTER_SIZE = 6
 # The original resampled forever; a canvas with no free k x k spot (only possible with odd settings)
 # raises instead of hanging.
 MAX_LOCATION_TRIES = 10_000
+
+
+def data_files(datapath, digit, split):
+    """Paths of one digit's `(data, label)` npy pair in the original layout
+    `<datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy`."""
+    folder = os.path.join(datapath, split, "moreclutter")
+    return (os.path.join(folder, f"{digit}_moreclutter_data.npy"), os.path.join(folder, f"{digit}_moreclutter_label.npy"))
 
 
 def window_offsets(size, row_stride):

@@ -5,20 +5,16 @@ import os
 import numpy as np
 import torch
 
+from utils.clutter import data_files
+from utils.mnist import SPLITS
+
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 IMAGE_SIZE = 84
-SPLITS = ("train", "test")
 GENERATE_HINT = "python clutter_mnist_scale.py --datapath {datapath} --digits {digit}"
 
 
 class DataError(Exception):
     """Missing or malformed data files; the message is one line a user can act on."""
-
-
-def data_files(datapath, digit, split):
-    """Paths of one digit's `(data, label)` npy pair in the original layout."""
-    folder = os.path.join(datapath, split, "moreclutter")
-    return (os.path.join(folder, f"{digit}_moreclutter_data.npy"), os.path.join(folder, f"{digit}_moreclutter_label.npy"))
 
 
 def load_arrays(datapath, digit, split):

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import torch
 
+from utils.files import ensure_writable_folder
+
 
 def seed_everything(seed):
     """Seeds Python's, numpy's and torch's global generators (all devices)."""
@@ -45,11 +47,7 @@ def run_folder(saveroot, savename, default_name):
     """Creates `<saveroot>/<savename or default_name>`; an unwritable folder is a clear error."""
     path = os.path.join(saveroot, savename or default_name)
     try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".write-test")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
+        ensure_writable_folder(path)
     except OSError as error:
         raise OSError(f"cannot write to the run folder {path}: {error.strerror}") from None
     return path
