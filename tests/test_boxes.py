@@ -67,3 +67,80 @@ def test_sampler_is_seeded():
     third = sample_ordinal_boxes(gt, generator=torch.Generator().manual_seed(6))
     assert torch.equal(first[0], second[0])
     assert not torch.equal(first[0], third[0])
+
+
+def all_candidate_squares():
+    """Every candidate square of the sampler (63,365) and the original proposal's probability of each."""
+    boxes, probs = [], []
+    for side in range(28, 85):
+        positions = torch.arange(0, 85 - side)
+        x, y = (grid.flatten() for grid in torch.meshgrid(positions, positions, indexing="ij"))
+        boxes.append(torch.stack([x, y, x + side - 1, y + side - 1], dim=1).float())
+        probs.append(torch.full((len(x),), 1.0 / 57 / (85 - side) ** 2, dtype=torch.float64))
+    return torch.cat(boxes), torch.cat(probs)
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (56, 56), (0, 41), (23, 30), (56, 7)])
+def test_proposal_holds_every_acceptable_box_and_accepts_often(corner):
+    """The restricted proposal covers each regime's whole accepted set (so the accepted distribution is
+    the original's) and accepts at least 40% of its candidates wherever the digit is."""
+    from utils.boxes import proposal_tables
+
+    boxes, _ = all_candidate_squares()
+    side = (boxes[:, 2] - boxes[:, 0] + 1).long()
+    x, y = corner
+    gt = torch.tensor([[x, y, x + 27, y + 27.0]])
+    ious = box_iou_pairs(boxes, gt)
+    for high in (False, True):
+        accepted = ious >= 0.5 if high else (ious >= 0.1) & (ious < 0.5)
+        low, count, cdf = proposal_tables(gt, torch.tensor([high]))
+        lo, n = low[0, side - 28], count[0, side - 28]
+        inside = ((boxes[:, :2].long() >= lo) & (boxes[:, :2].long() < lo + n)).all(dim=1)
+        assert inside[accepted].all()
+        acceptance = (1.0 / (85 - side[accepted]).double() ** 2).sum() / cdf[0, -1]
+        assert acceptance > 0.4
+
+
+def test_sampled_sides_follow_the_exact_rejection_distribution():
+    """Per regime, the sides of sampled boxes against the exact distribution of one-at-a-time
+    rejection sampling, enumerated over all candidate squares (total variation distance)."""
+    boxes, probs = all_candidate_squares()
+    side = (boxes[:, 2] - boxes[:, 0] + 1).long()
+    gt = torch.tensor([[3.0, 50.0, 30.0, 77.0]])
+    ious = box_iou_pairs(boxes, gt)
+    sampled, sampled_ious = sample_ordinal_boxes(gt.expand(20000, 4), num=1, generator=torch.Generator().manual_seed(3))
+    sampled_side = (sampled[:, 0, 2] - sampled[:, 0, 0] + 1).long()
+    for high in (False, True):
+        accepted = ious >= 0.5 if high else (ious >= 0.1) & (ious < 0.5)
+        exact = torch.zeros(85, dtype=torch.float64).index_add_(0, side[accepted], probs[accepted])
+        exact /= exact.sum()
+        mine = sampled_ious[:, 0] >= 0.5 if high else sampled_ious[:, 0] < 0.5
+        empirical = torch.bincount(sampled_side[mine], minlength=85).double()
+        empirical /= empirical.sum()
+        assert 0.5 * (exact - empirical).abs().sum() < 0.03  # ~10,000 draws per regime
+
+
+def test_leftovers_get_a_second_round(monkeypatch):
+    """With a block of one candidate most boxes fail the first round; the fixed-size second round
+    finishes up to LEFTOVER_BOXES of them, and the rest are reported, never returned silently."""
+    import utils.boxes as boxes_module
+
+    gt = torch.tensor([[0.0, 0.0, 27.0, 27.0]]).expand(6, 4)
+    monkeypatch.setattr(boxes_module, "BLOCK", 1)
+    boxes, ious, unfinished = boxes_module.draw_ordinal_boxes(gt, num=2, generator=torch.Generator().manual_seed(0))
+    assert not bool(unfinished)  # 12 boxes <= 16 redrawn
+    assert ((ious >= 0.1) & ((ious < 0.5) | (ious >= 0.5))).all()
+    assert torch.allclose(ious, box_iou_pairs(boxes, gt[:, None, :]))
+    many = torch.tensor([[0.0, 0.0, 27.0, 27.0]]).expand(200, 4)
+    *_, unfinished = boxes_module.draw_ordinal_boxes(many, num=2, generator=torch.Generator().manual_seed(0))
+    assert bool(unfinished)
+    with pytest.raises(boxes_module.SamplerError, match="no box of the wanted IoU regime"):
+        boxes_module.sample_ordinal_boxes(many, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("bad", [[10.0, 10.0, 10.0, 10.0], [200.0, 200.0, 227.0, 227.0]])
+def test_degenerate_ground_truth_is_a_clear_error_not_a_hang(bad):
+    from utils.boxes import SamplerError
+
+    with pytest.raises(SamplerError):
+        sample_ordinal_boxes(torch.tensor([bad]), generator=torch.Generator().manual_seed(0))
