@@ -337,3 +337,19 @@ def test_cuda_matches_cpu_and_reference():
     for step_actions in actions:
         step_actions = torch.tensor(step_actions)
         assert torch.equal(gpu.takeaction(step_actions.cuda()).cpu(), cpu.takeaction(step_actions))
+
+
+def test_table_and_arithmetic_steps_agree():
+    """m = 28 steps by table lookups; the same windows forced onto the arithmetic path give the same
+    windows after every step (and m = 84, where windows can leave the canvas, uses the arithmetic)."""
+    rng = random.Random(5)
+    windows = torch.tensor(random_windows(rng, 3000) + border_windows())
+    fast, slow = Actor(len(windows)), Actor(len(windows))
+    fast.windows, slow.windows = windows, windows
+    slow._tables = None
+    slow._windows = slow._windows.long()
+    assert fast._tables and not slow._tables
+    for _ in range(25):
+        actions = torch.randint(NUM_ACTIONS_SUPPORTED, (len(windows),))
+        assert torch.equal(fast.step(actions), slow.step(actions))
+    assert Actor(3, min_box_side=84)._tables is None

@@ -1,4 +1,4 @@
-"""Box actions of the localisation agent (SPEC §5), vectorised over the batch.
+"""Box actions of the localisation agent (docs/method.md, "Actions"), vectorised over the batch.
 
 An :class:`Actor` holds one integer window ``[x1, y1, x2, y2]`` per image and applies one action per
 image per step. The arithmetic reproduces the original per-window Python code bit for bit: updates
@@ -24,6 +24,7 @@ Ids 10-13 of the original (aspect-ratio actions) are not implemented: the experi
 
 from __future__ import annotations
 
+import functools
 import operator
 
 import torch
@@ -82,7 +83,7 @@ def shrink_amount(bw: torch.Tensor, bh: torch.Tensor, min_box_side: int) -> torc
     wide = bw - STEP_FACTOR * bw >= m
     tall = bh - STEP_FACTOR * bh >= m
     d_if_wide = torch.where(tall, torch.full_like(bw, STEP_FACTOR), d_from_height)
-    # faithful (SPEC §5): when narrow, d comes from the width unless that leaves the height below m
+    # faithful : when narrow, d comes from the width unless that leaves the height below m
     d_if_narrow = torch.where(bh - d_from_width * bh < m, d_from_height, d_from_width)
     return torch.where(wide, d_if_wide, d_if_narrow)
 
@@ -108,7 +109,7 @@ def _apply_updates(lows, highs, d, updates, size):
     # Moves compare in float before truncating: x1 - s >= 0, x2 + s < W.
     fits_back = lows_f - step >= 0
     is_back = updates == _MOVE_BACK
-    # faithful (SPEC §5): a blocked move back sets x2 = bw (not bw - 1), one wider than a blocked move forward
+    # faithful : a blocked move back sets x2 = bw (not bw - 1), one wider than a blocked move forward
     new_lows = torch.where(is_back, torch.where(fits_back, _truncate(lows_f - step), 0), new_lows)
     new_highs = torch.where(is_back, torch.where(fits_back, _truncate(highs_f - step), sides), new_highs)
     fits_forward = highs_f + step < size
@@ -140,7 +141,7 @@ def _clip(low: torch.Tensor, high: torch.Tensor, size: int, min_box_side: int):
         torch.where(after, torch.where(fits, low - shift, 0), low),
         torch.where(after, torch.where(fits, high - shift, size - 1), high),
     )
-    # faithful (SPEC §5): a side below m is grown to m - 1 (x2 - x1 measure), not to m
+    # faithful : a side below m is grown to m - 1 (x2 - x1 measure), not to m
     too_small = high - low < min_box_side
     room_forward = low + min_box_side <= size
     new_high = torch.where(too_small & room_forward, low + min_box_side - 1, high)
@@ -148,8 +149,51 @@ def _clip(low: torch.Tensor, high: torch.Tensor, size: int, min_box_side: int):
     return new_low, new_high
 
 
+
+def _uses_tables(min_box_side: int, image_size: int) -> bool:
+    """Whether every window reachable from windows inside [0, W] stays inside [0, W].
+
+    After the clip, x1 >= 0 and x2 <= W - 1; the one step that can push x1 below 0 sets
+    x1 = x2 - m + 1 when x1 > W - m, which stays >= 0 when 2m <= W + 1 (m = 28, W = 84 included).
+    """
+    return 2 * min_box_side <= image_size + 1
+
+
+@functools.lru_cache(maxsize=16)
+def transition_tables(min_box_side: int, image_size: int, device: str):
+    """Every outcome of the action table, computed once with the exact float64 arithmetic above.
+
+    Both axes of a window change independently given the shrink amount d, and d depends only on the
+    window's sides, which take one of image_size + 1 values each. So the step is two table lookups:
+    `d_index[bw * S + bh]` picks d (0: d = 0.2, b: d = 1 - m/b, i.e. from side b), and
+    `axis[((low * S + high) * 6 + code) * S + d_index]` gives an axis's clipped (low, high) after
+    the update `code` (one of the six per-axis updates). S = image_size + 1: coordinates 0..W.
+    Returns (d_index (S*S,) int32, axis (S*S*6*S, 2) int32, d_values (S,) float64), on `device`.
+    """
+    size, m = image_size, min_box_side
+    span = size + 1
+    b = torch.arange(span, dtype=torch.float64).clamp(min=1)  # side 0 never occurs (sides stay >= 1)
+    d_values = 1.0 - torch.full_like(b, m) / b
+    d_values[0] = STEP_FACTOR
+    bw, bh = (grid.flatten() for grid in torch.meshgrid(b, b, indexing="ij"))
+    d = shrink_amount(bw, bh, m)
+    # which table entry equals d: STEP_FACTOR, else the side it was computed from
+    from_h = d == d_values[bh.long()]
+    d_index = torch.where(d == STEP_FACTOR, 0, torch.where(from_h, bh.long(), bw.long()))
+    assert torch.equal(d_values[d_index], d)
+    low, high, code, di = (grid.flatten() for grid in torch.meshgrid(
+        torch.arange(span), torch.arange(span), torch.arange(6), torch.arange(span), indexing="ij"))
+    outcome = torch.empty(low.numel(), 2, dtype=torch.int64)
+    for chunk in torch.arange(low.numel()).split(1 << 20):  # bounded memory
+        lows, highs = low[chunk, None], high[chunk, None]
+        lows, highs = _apply_updates(lows, highs, d_values[di[chunk], None], code[chunk, None], size)
+        lows, highs = _clip(lows, highs, size, m)
+        outcome[chunk] = torch.cat([lows, highs], dim=1)
+    return d_index.int().to(device), outcome.int().to(device), d_values.to(device)
+
+
 class Actor:
-    """One integer window per image, updated by one action per image per step (SPEC §5).
+    """One integer window per image, updated by one action per image per step .
 
     Args:
         images_or_batch_size: an int N, or an image batch (N, C, H, W) whose N and device are used.
@@ -176,11 +220,26 @@ class Actor:
             raise ValueError(f"min_box_side must be in [2, image_size={image_size}], got {min_box_side}")
         self.min_box_side = int(min_box_side)
         self.image_size = int(image_size)
-        self.device = torch.device("cpu" if device is None else device)
+        # resolved, so `cuda` becomes `cuda:0` as on the tensors the actor returns
+        self.device = torch.empty(0, device="cpu" if device is None else device).device
         start = torch.tensor([0, 0, self.image_size, self.image_size], dtype=torch.int64, device=self.device)
-        # faithful (SPEC §5): x2 = y2 = W is one past the last pixel; the first step's clip gives [0, 0, W-1, W-1]
+        # faithful: x2 = y2 = W is one past the last pixel; the first step's clip gives [0, 0, W-1, W-1]
         self._windows = start.repeat(batch_size, 1)
         self._axis_updates = torch.tensor(_AXIS_UPDATES, dtype=torch.int64, device=self.device)
+        # Table lookups (a dozen ops per step) where all reachable windows stay on the canvas; the
+        # arithmetic path otherwise (and for windows set off the canvas). Both give identical windows.
+        self._tables = None
+        if _uses_tables(self.min_box_side, self.image_size):
+            self._use_tables()
+
+    def _use_tables(self):
+        span = self.image_size + 1
+        d_index, self._axis_table, _ = transition_tables(self.min_box_side, self.image_size, str(self.device))
+        self._d_index = d_index.view(span, span)
+        self._code_keys = (self._axis_updates * span).int()  # (10, 2): each axis's update code, scaled for the key
+        self._low_key, self._high_key = 6 * span * span, 6 * span
+        self._windows = self._windows.int()
+        self._tables = True
 
     @property
     def batch_size(self) -> int:
@@ -189,7 +248,7 @@ class Actor:
     @property
     def windows(self) -> torch.Tensor:
         """(N, 4) int64 copy of the current windows ``[x1, y1, x2, y2]``, x2 inclusive."""
-        return self._windows.clone()
+        return self._windows.to(torch.int64, copy=True)
 
     @windows.setter
     def windows(self, windows: torch.Tensor) -> None:
@@ -202,7 +261,12 @@ class Actor:
         windows = windows.to(torch.int64).clone()
         if not bool(((windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])).all()):
             raise ValueError("windows need x2 > x1 and y2 > y1 (d divides by the sides)")
+        on_canvas = bool(((windows >= 0) & (windows <= self.image_size)).all())
         self._windows = windows
+        if self._tables and on_canvas:
+            self._windows = windows.int()
+        else:
+            self._tables = None
 
     def boxes(self) -> torch.Tensor:
         """(N, 4) float32 windows ``[x1, y1, x2, y2]``, ready for RoI pooling or IoU."""
@@ -213,15 +277,31 @@ class Actor:
 
         Returns the (N, 4) float32 boxes after the step (same values as ``windows``).
         """
-        actions = self._checked_actions(actions)
+        return self.step(self._checked_actions(actions))
+
+    def step(self, actions: torch.Tensor) -> torch.Tensor:
+        """``takeaction`` without checking ``actions`` ((N,) int64 ids in 0..9 on the windows' device):
+        no host sync, for the rollout, whose actions come from the agent's logits."""
+        if self._tables:
+            return self._table_step(actions)
         lows, highs = self._windows[:, :2], self._windows[:, 2:]
-        # d and the sides come from the window before the action (SPEC §5).
+        # d and the sides come from the window before the action.
         sides = (highs - lows).double()
         d = shrink_amount(sides[:, 0], sides[:, 1], self.min_box_side).unsqueeze(1)
         updates = self._axis_updates[actions]  # (N, 2): what this action does to x and to y
         lows, highs = _apply_updates(lows, highs, d, updates, self.image_size)
         lows, highs = _clip(lows, highs, self.image_size, self.min_box_side)
         self._windows = torch.cat((lows, highs), dim=1)
+        return self.boxes()
+
+    def _table_step(self, actions: torch.Tensor) -> torch.Tensor:
+        """The step as lookups in `transition_tables` (same windows as the arithmetic, tested)."""
+        lows, highs = self._windows[:, :2], self._windows[:, 2:]
+        sides = highs - lows
+        d_index = self._d_index[sides[:, 0], sides[:, 1]]  # (N,)
+        keys = lows * self._low_key + highs * self._high_key + self._code_keys[actions] + d_index[:, None]
+        outcome = self._axis_table[keys]  # (N, 2 axes, [low, high])
+        self._windows = outcome.transpose(1, 2).reshape(-1, 4)
         return self.boxes()
 
     def _checked_actions(self, actions) -> torch.Tensor:
