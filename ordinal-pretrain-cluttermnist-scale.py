@@ -1,4 +1,4 @@
-"""Ordinal pretraining of the RoI embedding net on one digit of cluttered MNIST (SPEC §4)."""
+"""Ordinal pretraining of the RoI embedding net on one digit of cluttered MNIST (docs/method.md, "Ordinal pretraining")."""
 
 import os
 
@@ -6,24 +6,26 @@ import torch
 
 from models import Net
 from utils.checkpoint import load_weights, model_checkpoint, save_checkpoint
+from utils.config import PretrainConfig
 from utils.engine import pretrain_epoch
 from utils.evaluation import distance_vs_iou, spearman
 from utils.logging import format_metrics
 from utils.plots import distance_scatter, embedding_projection
 from utils.resume import apply_resume, save_resume
-from utils.runtime import RunContext, current_lr, make_optimizer, script_main
+from utils.runtime import RunContext, compile_models, current_lr, make_optimizer, script_main
 
 DEFAULT_SAVENAME = "cluttermnist_pretrain"
 
 
-def evaluate_only(args, run_dir, device, loaders, net, generators, logger):
+def evaluate_only(ctx, net, config):
     """`--evaluate 1`: loads best.pth.tar and reports train and test metrics."""
+    args, run_dir, device, loaders, generator = ctx.args, ctx.run_dir, ctx.device, ctx.loaders, ctx.generators["eval"]
     state = load_weights(net, os.path.join(run_dir, "best.pth.tar"), "net")
     with torch.no_grad():
-        metrics = pretrain_epoch(net, loaders["train"], device, generators["sampler"], args, state["epoch"], phase="Train")
-        metrics.update(pretrain_epoch(net, loaders["test"], device, generators["sampler"], args, state["epoch"], phase="Test"))
-    metrics.update(diagnostics(args, run_dir, device, net, loaders["test"].dataset, generators["sampler"]))
-    logger.log(metrics, state["epoch"])
+        metrics = pretrain_epoch(net, loaders["train"], device, generator, config, state["epoch"], phase="Train")
+        metrics.update(pretrain_epoch(net, loaders["test"], device, generator, config, state["epoch"], phase="Test"))
+    metrics.update(diagnostics(args, run_dir, device, net, loaders["test"].dataset, generator))
+    ctx.logger.log(metrics, state["epoch"])
     print(f"evaluate best.pth.tar (epoch {state['epoch']}): {format_metrics(metrics)}")
     return metrics
 
@@ -39,17 +41,19 @@ def diagnostics(args, run_dir, device, net, test_set, generator):
     return {"Test Spearman Distance IoU": rho, "Test Distance vs IoU": scatter, "Test Embedding PCA": projection}
 
 
-def run_epoch(args, device, loaders, net, generator, optimizer, epoch):
+def run_epoch(ctx, net, config, optimizer, epoch):
     """Train, then evaluate on the validation split (with --val_split) and the test split."""
-    metrics = pretrain_epoch(net, loaders["train"], device, generator, args, epoch, optimizer)
+    loaders, device, generators = ctx.loaders, ctx.device, ctx.generators
+    metrics = pretrain_epoch(net, loaders["train"], device, generators["sampler"], config, epoch, optimizer)
     with torch.no_grad():
         if loaders["val"] is not None:
-            metrics.update(pretrain_epoch(net, loaders["val"], device, generator, args, epoch, phase="Val"))
-        metrics.update(pretrain_epoch(net, loaders["test"], device, generator, args, epoch, phase="Test"))
+            metrics.update(pretrain_epoch(net, loaders["val"], device, generators["eval"], config, epoch, phase="Val"))
+        metrics.update(pretrain_epoch(net, loaders["test"], device, generators["eval"], config, epoch, phase="Test"))
     return metrics
 
 
-def train(args, run_dir, device, loaders, net, generators, logger, resume):
+def train(ctx, net, config):
+    args, run_dir, loaders, generators, logger, resume = ctx.args, ctx.run_dir, ctx.loaders, ctx.generators, ctx.logger, ctx.resume
     optimizer = make_optimizer(args.optimizer, net.parameters(), args.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.step, gamma=0.1)
     selection = "Val Ord Acc Inst" if loaders["val"] is not None else "Test Ord Acc Inst"
@@ -63,7 +67,7 @@ def train(args, run_dir, device, loaders, net, generators, logger, resume):
         if progress["epochs_without_gain"] > args.patience:
             break
         lr = current_lr(optimizer)
-        metrics = run_epoch(args, device, loaders, net, generators["sampler"], optimizer, epoch)
+        metrics = run_epoch(ctx, net, config, optimizer, epoch)
         scheduler.step()
         metrics["learning rate"] = lr
         logger.log(metrics, epoch)
@@ -87,10 +91,13 @@ def train(args, run_dir, device, loaders, net, generators, logger, resume):
 def run(args, run_dir):
     ctx = RunContext(args, run_dir, job_type="pretrain")
     net = Net(args.pooling_size, args.pooling_mode).to(ctx.device)
+    if args.compile:
+        compile_models(net)
+    config = PretrainConfig.from_args(args)
     try:
         if args.evaluate:
-            return evaluate_only(args, run_dir, ctx.device, ctx.loaders, net, ctx.generators, ctx.logger)
-        return train(args, run_dir, ctx.device, ctx.loaders, net, ctx.generators, ctx.logger, ctx.resume)
+            return evaluate_only(ctx, net, config)
+        return train(ctx, net, config)
     finally:
         ctx.logger.finish()
 

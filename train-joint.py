@@ -1,4 +1,4 @@
-"""Joint training of the recurrent policy agent and the embedding net (SPEC §7)."""
+"""Joint training of the recurrent policy agent and the embedding net (docs/method.md, "Joint training")."""
 
 import os
 
@@ -7,13 +7,15 @@ import torch
 from models import Agent, Net
 from models.net import EMBED_DIM
 from utils.checkpoint import CheckpointError, load_weights, model_checkpoint, save_checkpoint
+from utils.config import JointConfig, RolloutConfig
 from utils.data import ClutteredMNIST, make_loader
-from utils.engine import joint_epoch, rollout
+from utils.engine import joint_epoch
 from utils.evaluation import digit_row, write_table
 from utils.logging import format_metrics
 from utils.plots import iou_histogram, trajectory_figure
 from utils.resume import apply_resume, save_resume
-from utils.runtime import RunContext, current_lr, make_optimizer, script_main
+from utils.rollout import rollout
+from utils.runtime import RunContext, compile_models, current_lr, make_optimizer, script_main
 
 DEFAULT_SAVENAME = "cluttermnist_joint"
 CHECKPOINTS = {"net": "{kind}_net.pth.tar", "agent": "{kind}_agent.pth.tar"}
@@ -39,18 +41,23 @@ def build_models(args, device):
     agent = Agent(EMBED_DIM, args.num_act, args.hidden_size)
     if args.freeze:
         net.requires_grad_(False)
-    return net.to(device), agent.to(device)
+    net, agent = net.to(device), agent.to(device)
+    if args.compile:
+        compile_models(net, agent)
+    return net, agent
 
 
-def test_pass(net, agent, loader, device, generator, args, epoch, run_dir, phase="Test"):
-    """Metrics with sampled actions (the original), plus `{phase} Loc Acc Greedy` with --greedy 1."""
+def test_pass(ctx, net, agent, config, loader, epoch, phase="Test"):
+    """Metrics with sampled actions (the original), plus `{phase} Loc Acc Greedy` with --greedy 1.
+    Draws come from the run's evaluation stream, never the training one."""
+    generator = ctx.generators["eval"]
     with torch.no_grad():
-        metrics, extras = joint_epoch(net, agent, loader, device, generator, args, epoch, phase=phase)
-        if args.greedy:
-            greedy, _ = joint_epoch(net, agent, loader, device, generator, args, epoch, phase="Greedy", policy="greedy")
+        metrics, extras = joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase=phase)
+        if ctx.args.greedy:
+            greedy, _ = joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase="Greedy", policy="greedy")
             metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
     metrics[f"{phase} IoU Distribution"] = iou_histogram(
-        extras["pair_ious"], os.path.join(run_dir, f"iou_distribution_{phase.lower()}.png"), f"{phase}, epoch {epoch}")
+        extras["pair_ious"], os.path.join(ctx.run_dir, f"iou_distribution_{phase.lower()}.png"), f"{phase}, epoch {epoch}")
     return metrics
 
 
@@ -60,79 +67,97 @@ def save_pair(kind, epoch, net, agent, acc, run_dir):
 
 
 def make_updaters(args, net, agent):
-    """Optimisers and schedulers: net MultiStepLR(--steps), agent StepLR(--step_ag); no net ones with --freeze 1."""
+    """Optimisers and schedulers: net MultiStepLR(--steps; none: constant), agent StepLR(--step_ag); no net ones with --freeze 1."""
     net_optimizer = None if args.freeze else make_optimizer(args.optimizer, net.parameters(), args.lr)
     agent_optimizer = make_optimizer(args.optimizer_ag, agent.parameters(), args.lr_ag)
     optimizers = {"net": net_optimizer, "agent": agent_optimizer}
     schedulers = {
-        "net": None if args.freeze else torch.optim.lr_scheduler.MultiStepLR(net_optimizer, milestones=args.steps, gamma=0.1),
+        "net": None if args.freeze else torch.optim.lr_scheduler.MultiStepLR(net_optimizer, milestones=args.steps or [], gamma=0.1),
         "agent": torch.optim.lr_scheduler.StepLR(agent_optimizer, step_size=args.step_ag, gamma=0.1),
     }
     return optimizers, schedulers
 
 
-def run_epoch(args, run_dir, device, loaders, net, agent, generator, optimizers, epoch):
+def run_epoch(ctx, net, agent, config, optimizers, epoch):
     """Train, then evaluate on the validation split (with --val_split) and the test split."""
-    metrics, extras = joint_epoch(net, agent, loaders["train"], device, generator, args, epoch, (optimizers["net"], optimizers["agent"]))
+    metrics, extras = joint_epoch(net, agent, ctx.loaders["train"], ctx.device, ctx.generators["sampler"], config, epoch,
+                                  (optimizers["net"], optimizers["agent"]))
     metrics["Train IoU Distribution"] = iou_histogram(
-        extras["pair_ious"], os.path.join(run_dir, "iou_distribution_train.png"), f"Train, epoch {epoch}")
-    if loaders["val"] is not None:
-        metrics.update(test_pass(net, agent, loaders["val"], device, generator, args, epoch, run_dir, phase="Val"))
-    metrics.update(test_pass(net, agent, loaders["test"], device, generator, args, epoch, run_dir))
+        extras["pair_ious"], os.path.join(ctx.run_dir, "iou_distribution_train.png"), f"Train, epoch {epoch}")
+    if ctx.loaders["val"] is not None:
+        metrics.update(test_pass(ctx, net, agent, config, ctx.loaders["val"], epoch, phase="Val"))
+    metrics.update(test_pass(ctx, net, agent, config, ctx.loaders["test"], epoch))
     return metrics
 
 
-def train(args, run_dir, device, loaders, net, agent, generators, logger, resume):
+def train(ctx, net, agent, config):
+    """The epochs: schedulers step after each; best pair on a strictly better selection metric (Val
+    Loc Acc with --val_split, else Test Loc Acc); stops after more than --patience epochs without one."""
+    args, run_dir, logger = ctx.args, ctx.run_dir, ctx.logger
     optimizers, schedulers = make_updaters(args, net, agent)
     modules = {"net": net, "agent": agent}
-    selection = "Val Loc Acc" if loaders["val"] is not None else "Test Loc Acc"
-    start, progress = 0, {"best": float("-inf")}
-    if resume is not None:
-        start, progress = apply_resume(resume, modules, optimizers, schedulers, generators)
+    selection = "Val Loc Acc" if ctx.loaders["val"] is not None else "Test Loc Acc"
+    start, progress = 0, {"best": float("-inf"), "epochs_without_gain": 0}
+    if ctx.resume is not None:
+        start, progress = apply_resume(ctx.resume, modules, optimizers, schedulers, ctx.generators)
+        progress.setdefault("epochs_without_gain", 0)
         print(f"resumed after epoch {start - 1} (best {selection} {progress['best']:.2f})")
     logger.drop_epochs_from(start)
     metrics = {}
     for epoch in range(start, args.epochs):
-        lr = current_lr(optimizers["net"]) if optimizers["net"] is not None else 0.0
-        metrics = run_epoch(args, run_dir, device, loaders, net, agent, generators["sampler"], optimizers, epoch)
+        if progress["epochs_without_gain"] > args.patience:
+            break
+        # the original logs the agent's learning rate as `learning rate`, read before the schedulers step
+        rates = {"learning rate": current_lr(optimizers["agent"]),
+                 "learning rate net": current_lr(optimizers["net"]) if optimizers["net"] is not None else 0.0}
+        metrics = run_epoch(ctx, net, agent, config, optimizers, epoch)
         for scheduler in schedulers.values():
             if scheduler is not None:
                 scheduler.step()
-        metrics.update({"learning rate": lr, "learning rate agent": current_lr(optimizers["agent"])})
+        metrics.update(rates)
         logger.log(metrics, epoch)
         acc = metrics[selection]
         improved = acc > progress["best"]
         if improved:
-            progress["best"] = acc
+            progress.update(best=acc, epochs_without_gain=0)
             save_pair("best", epoch, net, agent, acc, run_dir)
+        else:
+            progress["epochs_without_gain"] += 1
         save_pair("last", epoch, net, agent, acc, run_dir)
-        save_resume(run_dir, epoch, args, modules, optimizers, schedulers, generators, {**progress, "wandb_id": logger.run_id})
+        save_resume(run_dir, epoch, args, modules, optimizers, schedulers, ctx.generators, {**progress, "wandb_id": logger.run_id})
         print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
+        if progress["epochs_without_gain"] > args.patience:
+            print(f"early stop: no gain in {selection} for {progress['epochs_without_gain']} epochs")
     print(f"best {selection} {progress['best']:.2f} -> {os.path.join(run_dir, 'best_net.pth.tar')}, best_agent.pth.tar")
     return metrics
 
 
-def cross_digit_table(args, run_dir, device, net, agent):
+def cross_digit_table(ctx, net, agent):
     """Evaluates every --eval_digits test split (default: --digit) -> rows; writes CSV and Markdown."""
+    args, run_dir, device = ctx.args, ctx.run_dir, ctx.device
+    config = RolloutConfig.from_args(args)
     rows = []
     for digit in args.eval_digits or [args.digit]:
         test_set = ClutteredMNIST(args.datapath, digit, "test")
         loader = make_loader(test_set, args.batch_size, False, None, args.workers, device)
-        rows.append(digit_row(net, agent, loader, device, args, digit, args.digit))
+        rows.append(digit_row(net, agent, loader, device, config, digit, args.digit, ctx.generators["eval"]))
     table = write_table(rows, os.path.join(run_dir, "cross_digit.csv"), os.path.join(run_dir, "cross_digit.md"))
     print(f"localization by digit (trained on {args.digit}; {run_dir}/cross_digit.md):\n{table}")
     return rows
 
 
-def visualize(args, run_dir, device, net, agent, test_set):
+def visualize(ctx, net, agent, test_set):
     """Draws the sampled trajectories of the first --visualize test images -> PNG path."""
+    args, run_dir, device = ctx.args, ctx.run_dir, ctx.device
+    config = RolloutConfig.from_args(args)
     count = min(args.visualize, len(test_set))
     images, targets = test_set[list(range(count))]
     net.eval()
     agent.eval()
     with torch.no_grad():
-        features = net.features(images.to(device))
-        episode = rollout(net, agent, features, args.seq_len, args.num_act, args.min_box_side, "sample", args.norm)
+        with config.precision.autocast(device):
+            features = net.features(images.to(device))
+        episode = rollout(net, agent, features, config, "sample", ctx.generators["eval"])
     path = os.path.join(run_dir, "trajectories.png")
     trajectory_figure(test_set.images[:count].numpy(), episode.boxes.cpu(), episode.actions.cpu(), targets, path,
                       f"digit {args.digit}, test images 0..{count - 1}: agent (red), ground truth (green)")
@@ -140,17 +165,18 @@ def visualize(args, run_dir, device, net, agent, test_set):
     return path
 
 
-def evaluate_only(args, run_dir, device, loaders, net, agent, generators, logger):
+def evaluate_only(ctx, net, agent, config):
     """`--evaluate 1`: loads best_net/best_agent, reports the test metrics, baselines and table."""
+    args, run_dir, logger = ctx.args, ctx.run_dir, ctx.logger
     state = load_weights(net, os.path.join(run_dir, "best_net.pth.tar"), "net")
     load_weights(agent, os.path.join(run_dir, "best_agent.pth.tar"), "agent")
-    metrics = test_pass(net, agent, loaders["test"], device, generators["sampler"], args, state["epoch"], run_dir)
-    rows = cross_digit_table(args, run_dir, device, net, agent)
+    metrics = test_pass(ctx, net, agent, config, ctx.loaders["test"], state["epoch"])
+    rows = cross_digit_table(ctx, net, agent)
     own = next((row for row in rows if row["digit"] == args.digit), None)
     if own is not None:
         metrics.update({"Test CorLoc whole image": own["CorLoc whole image"], "Test CorLoc random policy": own["CorLoc random policy"]})
     if args.visualize:
-        metrics["Trajectories"] = visualize(args, run_dir, device, net, agent, loaders["test"].dataset)
+        metrics["Trajectories"] = visualize(ctx, net, agent, ctx.loaders["test"].dataset)
     logger.log(metrics, state["epoch"])
     logger.table("Cross-digit localization", rows, state["epoch"])
     print(f"evaluate best pair (epoch {state['epoch']}): {format_metrics(metrics)}")
@@ -163,10 +189,11 @@ def evaluate_only(args, run_dir, device, loaders, net, agent, generators, logger
 def run(args, run_dir):
     ctx = RunContext(args, run_dir, job_type="joint")
     net, agent = build_models(args, ctx.device)
+    config = JointConfig.from_args(args)
     try:
         if args.evaluate:
-            return evaluate_only(args, run_dir, ctx.device, ctx.loaders, net, agent, ctx.generators, ctx.logger)
-        return train(args, run_dir, ctx.device, ctx.loaders, net, agent, ctx.generators, ctx.logger, ctx.resume)
+            return evaluate_only(ctx, net, agent, config)
+        return train(ctx, net, agent, config)
     finally:
         ctx.logger.finish()
 

@@ -1,17 +1,17 @@
-"""Recurrent policy agent (SPEC §5)."""
+"""Recurrent policy agent (docs/method.md, "Agent")."""
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.distributions import Categorical
 
 
 class Agent(nn.Module):
     """Maps a box embedding (and the previous hidden state) to action logits.
 
     With `hidden_size` H: `h_t = relu(i2h(e_t) + h2h(h_{t-1}))`, `logits = fc(h_t)`,
-    `value = value_head(h_t.detach())`. Without it: `logits = fc(e_t)`, no hidden state, no value.
-    Key names (`fc.0`, `value_head`, `i2h`, `h2h`) are the original's.
+    `value = value_head(h_t.detach())`. Without it: `logits = fc(e_t)`, no hidden state, and
+    `value = value_head(e_t.detach())`. Modules and key names (`fc.0`, `value_head`, `i2h`, `h2h`)
+    are the original's, so its checkpoints load strictly; the value is never part of the loss.
     """
 
     def __init__(self, dim=512, num_act=10, hidden_size=None):
@@ -21,6 +21,7 @@ class Agent(nn.Module):
         self.hidden_size = hidden_size
         if hidden_size is None:
             self.fc = nn.Sequential(nn.Linear(dim, num_act))
+            self.value_head = nn.Linear(dim, 1)
         else:
             self.i2h = nn.Linear(dim, hidden_size)
             self.h2h = nn.Linear(hidden_size, hidden_size)
@@ -31,22 +32,93 @@ class Agent(nn.Module):
         """h_0 = 0: (N, H) zeros, or None without a hidden layer."""
         if self.hidden_size is None:
             return None
-        return torch.zeros(batch_size, self.hidden_size, device=device)
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=self.h2h.weight.dtype)
 
-    def forward(self, embedding, h_prev=None, actions=None, greedy=False):
-        """embedding (N, dim), h_prev (N, H) or None -> (h (N, H) | None, logits (N, A), actions (N,), values (N,) | None).
+    def step(self, embedding, h_prev=None):
+        """The policy alone (what a rollout needs): -> (h (N, H) | None, logits (N, A))."""
+        if self.hidden_size is None:
+            return None, self.fc(embedding)
+        if h_prev is None:
+            h_prev = self.init_hidden(embedding.shape[0], embedding.device)
+        h = F.relu(self.i2h(embedding) + self.h2h(h_prev))
+        return h, self.fc(h)
+
+    def sequence_logits(self, embeddings):
+        """The logits of a whole episode at once: embeddings (N, T, dim) of the boxes the agent saw
+        (h_0 = 0) -> (N, T, A); the same values as T calls of `step`, with the input and output
+        layers batched over the steps (what the policy-gradient loss differentiates)."""
+        if self.hidden_size is None:
+            return self.fc(embeddings)
+        inputs = self.i2h(embeddings.transpose(0, 1))  # (T, N, H)
+        if inputs.dtype != self.h2h.weight.dtype:  # bf16 under autocast: the recurrence runs in the weights' dtype
+            inputs = inputs.to(self.h2h.weight.dtype)
+        hidden = ReluRecurrence.apply(inputs, self.h2h.weight, self.h2h.bias)
+        return self.fc(hidden.transpose(0, 1))
+
+    def forward(self, embedding, h_prev=None, actions=None, greedy=False, generator=None):
+        """embedding (N, dim), h_prev (N, H) or None -> (h (N, H) | None, logits (N, A), actions (N,), values (N,)).
 
         Actions are sampled from softmax(logits) (the original, in training and testing), or the
         argmax with `greedy`, unless `actions` are given (tests fix them).
         """
-        if self.hidden_size is None:
-            h, logits, values = None, self.fc(embedding), None
-        else:
-            if h_prev is None:
-                h_prev = self.init_hidden(embedding.shape[0], embedding.device)
-            h = F.relu(self.i2h(embedding) + self.h2h(h_prev))
-            logits = self.fc(h)
-            values = self.value_head(h.detach()).squeeze(1)
+        h, logits = self.step(embedding, h_prev)
+        values = self.value_head((embedding if h is None else h).detach()).squeeze(1)
         if actions is None:
-            actions = logits.detach().argmax(dim=1) if greedy else Categorical(logits=logits.detach()).sample()
+            actions = logits.detach().argmax(dim=1) if greedy else sample_actions(logits.detach(), generator)
         return h, logits, actions, values
+
+
+class ReluRecurrence(torch.autograd.Function):
+    """h_t = relu(x_t + h2h(h_{t-1})), h_0 = 0, over a whole sequence: x (T, N, H) -> h (T, N, H).
+
+    The agent's recurrence with a hand-written backward: the hidden-state gradient runs back
+    through the steps (three ops a step) and the h2h weight and bias gradients are one batched
+    product and sum, where autograd would record and accumulate them step by step (~18 ops a step).
+    Runs in the inputs' dtype with autocast off (the recurrence is tiny).
+    """
+
+    @staticmethod
+    def forward(ctx, inputs, weight, bias):
+        with torch.autocast(device_type=inputs.device.type, enabled=False):
+            weight, bias = weight.to(inputs.dtype), bias.to(inputs.dtype)
+            h = inputs.new_zeros(inputs.shape[1:])
+            hidden = []
+            for x in inputs.unbind(0):
+                h = torch.relu(x + torch.addmm(bias, h, weight.t()))  # = i2h(e) + h2h(h), as `Agent.step`
+                hidden.append(h)
+            hidden = torch.stack(hidden)
+        ctx.save_for_backward(hidden, weight)
+        return hidden
+
+    @staticmethod
+    def backward(ctx, grad_hidden):
+        hidden, weight = ctx.saved_tensors
+        active = (hidden > 0).to(grad_hidden.dtype)  # relu's derivative
+        carry = torch.zeros_like(grad_hidden[0])
+        grad_pre = []
+        for t in range(hidden.shape[0] - 1, -1, -1):
+            g = (grad_hidden[t] + carry) * active[t]
+            grad_pre.append(g)
+            carry = g @ weight  # gradient reaching h_{t-1}
+        grad_pre = torch.stack(grad_pre[::-1])  # (T, N, H): gradient of each step's pre-activation
+        previous = torch.cat([torch.zeros_like(hidden[:1]), hidden[:-1]])  # h_{t-1}
+        grad_weight = grad_pre.flatten(0, 1).t() @ previous.flatten(0, 1)
+        return grad_pre, grad_weight, grad_pre.sum(dim=(0, 1))
+
+
+def gumbel_noise(shape, device, generator=None):
+    """Standard Gumbel draws -log(E), E ~ Exponential(1), float32."""
+    return torch.empty(shape, device=device).exponential_(generator=generator).log_().neg_()
+
+
+def sample_actions(logits, generator=None, noise=None):
+    """Samples one action per row from softmax(logits) -> (N,) int64, with no host sync.
+
+    argmax(logits + G) with G standard Gumbel noise is a draw from softmax(logits) (the Gumbel-max
+    trick), so this has the distribution of `Categorical(logits=logits).sample()`; unlike
+    `torch.multinomial` it neither syncs nor fails on NaN logits (the training loop reports those as
+    a non-finite loss). `noise` (N, A) may be drawn in advance with `gumbel_noise`.
+    """
+    if noise is None:
+        noise = gumbel_noise(logits.shape, logits.device, generator)
+    return (logits + noise).argmax(dim=-1)

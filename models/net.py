@@ -1,4 +1,4 @@
-"""RoI embedding net (SPEC §3): a small conv backbone, RoIAlign/RoIPool, an MLP head to 512-d."""
+"""RoI embedding net (docs/method.md, "Embedding net"): a small conv backbone, RoIAlign/RoIPool, an MLP head to 512-d."""
 
 import torch
 import torch.nn as nn
@@ -27,7 +27,7 @@ class Net(nn.Module):
             raise ValueError(f"pooling_size must be positive, got {pooling_size}")
         self.pooling_size = int(pooling_size)
         self.pooling_mode = pooling_mode
-        # faithful (SPEC §3): no activation between the convolutions; key names RCNN_base.{0..3}
+        # faithful: no activation between the convolutions; key names RCNN_base.{0..3}
         self.RCNN_base = nn.Sequential(
             nn.Conv2d(1, 10, kernel_size=5, stride=2),
             nn.Conv2d(10, 32, kernel_size=3, stride=2),
@@ -57,13 +57,26 @@ class Net(nn.Module):
 
     def embed(self, features, rois):
         """Embeds RoIs (K, 5), or boxes (N, 4) one per image, from a feature map -> (K, 512)."""
-        rois = as_rois(rois).to(features.dtype)
+        rois = as_rois(rois)
+        # float32 coordinates even under bf16 autocast (torchvision's autocast runs RoIAlign in float32)
+        wanted = torch.float64 if features.dtype == torch.float64 else torch.float32
+        if rois.dtype != wanted:
+            rois = rois.to(wanted)
         output_size = (self.pooling_size, self.pooling_size)
         if self.pooling_mode == "align":
             pooled = roi_align(features, rois, output_size, SPATIAL_SCALE, sampling_ratio=2, aligned=False)
         else:
             pooled = roi_pool(features, rois, output_size, SPATIAL_SCALE)
-        return self.RCNN_top(pooled.flatten(1))
+        hidden = self.RCNN_top[1](self.RCNN_top[0](pooled.flatten(1)))
+        if self.training:  # Dropout is the identity in eval mode: skip the call
+            hidden = self.RCNN_top[2](hidden)
+        return self.RCNN_top[3](hidden)
+
+    def embed_sets(self, features, boxes):
+        """Embeds R box sets of the N images in one head pass: boxes (R, N, 4) -> (R, N, 512)."""
+        sets, n, _ = boxes.shape
+        index = torch.arange(n, device=boxes.device, dtype=boxes.dtype).view(1, n, 1).expand(sets, n, 1)
+        return self.embed(features, torch.cat([index, boxes], dim=2).view(sets * n, 5)).view(sets, n, -1)
 
     def forward(self, images, rois):
         return self.embed(self.features(images), rois)

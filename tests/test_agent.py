@@ -25,10 +25,12 @@ def test_recurrent_agent_shapes_keys_and_recurrence():
 
 def test_feedforward_agent_and_given_or_greedy_actions():
     agent = Agent(dim=512, num_act=5)
-    assert sorted(agent.state_dict().keys()) == ["fc.0.bias", "fc.0.weight"]
+    # the original's modules: a value head on the embedding even without a hidden layer
+    assert sorted(agent.state_dict().keys()) == ["fc.0.bias", "fc.0.weight", "value_head.bias", "value_head.weight"]
+    assert agent.value_head.in_features == 512
     e = torch.randn(4, 512)
     h, logits, actions, values = agent(e, actions=torch.tensor([0, 1, 2, 3]))
-    assert h is None and values is None and actions.tolist() == [0, 1, 2, 3]
+    assert h is None and values.shape == (4,) and actions.tolist() == [0, 1, 2, 3]
     assert torch.allclose(logits, agent.fc(e))
     assert torch.equal(agent(e, greedy=True)[2], logits.argmax(1))
 
@@ -42,3 +44,41 @@ def test_sampling_follows_softmax():
     actions = agent(torch.zeros(20000, 2))[2]
     freq = torch.bincount(actions, minlength=3).float() / 20000
     assert torch.allclose(freq, torch.tensor([0.2, 0.3, 0.5]), atol=0.015)
+
+
+def test_sequence_logits_match_step_by_step_with_the_same_gradients():
+    """The batched recurrence (hand-written backward) against T calls of `step` under autograd."""
+    torch.manual_seed(0)
+    agent = Agent(dim=16, num_act=10, hidden_size=7).double()
+    embeddings = torch.randn(5, 6, 16, dtype=torch.float64, requires_grad=True)
+    h, steps = None, []
+    for t in range(6):
+        h, logits = agent.step(embeddings[:, t], h)
+        steps.append(logits)
+    reference = torch.stack(steps, dim=1)
+    batched = agent.sequence_logits(embeddings)
+    assert torch.allclose(batched, reference, atol=1e-12)
+    weights = torch.randn_like(reference)
+    params = [embeddings, agent.i2h.weight, agent.i2h.bias, agent.h2h.weight, agent.h2h.bias, agent.fc[0].weight]
+    expected = torch.autograd.grad((reference * weights).sum(), params)
+    got = torch.autograd.grad((batched * weights).sum(), params)
+    for a, b in zip(expected, got):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_relu_recurrence_gradcheck():
+    from models.agent import ReluRecurrence
+
+    inputs = (torch.randn(4, 3, 6, dtype=torch.float64, requires_grad=True), torch.randn(6, 6, dtype=torch.float64, requires_grad=True),
+              torch.randn(6, dtype=torch.float64, requires_grad=True))
+    assert torch.autograd.gradcheck(ReluRecurrence.apply, inputs)
+
+
+def test_sample_actions_is_seeded_and_nan_safe():
+    from models.agent import sample_actions
+
+    logits = torch.randn(50, 10)
+    first = sample_actions(logits, torch.Generator().manual_seed(1))
+    assert torch.equal(first, sample_actions(logits, torch.Generator().manual_seed(1)))
+    bad = sample_actions(torch.full((3, 10), float("nan")))  # no exception: the loss check reports NaN
+    assert bad.shape == (3,) and ((bad >= 0) & (bad < 10)).all()

@@ -1,12 +1,14 @@
-"""The batched rollout and one joint-training batch (SPEC §7)."""
+"""The batched rollout and one joint-training batch."""
 
 import torch
 
 from models import Agent, Net
 from utils.actions import Actor
 from utils.args import parse_args
+from utils.config import JointConfig, RolloutConfig
 from utils.data import ClutteredMNIST, make_loader
-from utils.engine import WHOLE_IMAGE_BOX, joint_batch, joint_epoch, pick_two_steps, rollout
+from utils.engine import joint_batch, joint_epoch, pick_two_steps
+from utils.rollout import WHOLE_IMAGE_BOX, rollout
 from utils.runtime import make_optimizer
 
 
@@ -19,7 +21,7 @@ def test_rollout_shapes_and_boxes_follow_the_actor():
     net, agent = small_models()
     net.eval()
     images = torch.randn(5, 1, 84, 84)
-    episode = rollout(net, agent, net.features(images), seq_len=4, num_act=10, min_box_side=28)
+    episode = rollout(net, agent, net.features(images), RolloutConfig(seq_len=4, num_act=10, min_box_side=28))
     assert episode.boxes.shape == (5, 5, 4) and episode.embeddings.shape == (5, 5, 512)
     assert episode.logits.shape == (5, 4, 10) and episode.actions.shape == (5, 4)
     assert torch.equal(episode.boxes[:, 0], torch.tensor(WHOLE_IMAGE_BOX).expand(5, 4))
@@ -36,9 +38,9 @@ def test_greedy_and_random_rollouts():
     net, agent = small_models()
     net.eval()
     features = net.features(torch.randn(3, 1, 84, 84))
-    greedy = rollout(net, agent, features, 3, 10, 28, policy="greedy")
+    greedy = rollout(net, agent, features, RolloutConfig(3, 10, 28), policy="greedy")
     assert torch.equal(greedy.actions, greedy.logits.argmax(dim=2))
-    random_walk = rollout(None, None, features, 3, 4, 28, policy="random")
+    random_walk = rollout(None, None, features, RolloutConfig(3, 4, 28), policy="random")
     assert random_walk.logits is None and random_walk.embeddings is None and random_walk.actions.max() < 4
 
 
@@ -57,7 +59,7 @@ def test_joint_batch_updates_agent_then_net(synthetic_data):
     net_opt, agent_opt = make_optimizer("SGD", net.parameters(), 0.01), make_optimizer("Adam", agent.parameters(), 0.01)
     net_before = [p.clone() for p in net.parameters()]
     agent_before = [p.clone() for p in agent.parameters()]
-    out = joint_batch(net, agent, images, targets, args, torch.Generator().manual_seed(0), (net_opt, agent_opt))
+    out = joint_batch(net, agent, images, targets, JointConfig.from_args(args), torch.Generator().manual_seed(0), (net_opt, agent_opt))
     assert out["rewards"].shape == (16, 3) and out["pair_ious"].shape == (16, 2) and out["final_iou"].shape == (16,)
     assert any(not torch.equal(a, b) for a, b in zip(agent_before, agent.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(net_before, net.parameters()))
@@ -72,7 +74,7 @@ def test_frozen_net_mode(synthetic_data):
     for flags, expected_mode in ((["--freeze", "1"], True), (["--freeze", "1", "--frozen_net_mode", "eval"], False),
                                  (["--freeze", "0", "--frozen_net_mode", "eval"], True)):
         args = parse_args(["--seq_len", "2", "--num_act", "10", "--max_batches", "1", *flags])
-        joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), args, 0, (None, agent_opt))
+        joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), JointConfig.from_args(args), 0, (None, agent_opt))
         assert net.training is expected_mode and agent.training
 
 
@@ -85,7 +87,8 @@ def test_greedy_epoch_is_greedy_on_every_batch(synthetic_data):
     args = parse_args(["--seq_len", "5", "--num_act", "10"])
     loader = make_loader(ClutteredMNIST(synthetic_data, 4, "test"), 8, False)  # 6 batches
     with torch.no_grad():
-        metrics, extras = joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), args, 0, phase="G", policy="greedy")
-    expected = final_ious(net, agent, loader, "cpu", args, "greedy")
+        metrics, extras = joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), JointConfig.from_args(args), 0,
+                                      phase="G", policy="greedy")
+    expected = final_ious(net, agent, loader, "cpu", RolloutConfig.from_args(args), "greedy")
     assert torch.allclose(extras["final_ious"], expected)
     assert abs(metrics["G Loc Acc"] - corloc(expected)) < 1e-9

@@ -12,6 +12,7 @@ from conftest import load_script, write_synthetic_split
 from models import Agent, Net
 from utils.actions import Actor
 from utils.args import parse_args
+from utils.config import RolloutConfig
 from utils.data import ClutteredMNIST, build_loaders, make_loader
 from utils.evaluation import corloc, digit_row, final_ious, whole_image_ious
 from utils.plots import distance_scatter, embedding_projection, iou_histogram, trajectory_figure
@@ -64,7 +65,7 @@ def test_table_row_agrees_with_independent_ious(synthetic_data):
     loader = make_loader(dataset, 20, False)
     with torch.no_grad():
         expected = greedy_ious_by_hand(net, agent, dataset, args.seq_len)
-        row = digit_row(net, agent, loader, "cpu", args, 4, 4)
+        row = digit_row(net, agent, loader, "cpu", RolloutConfig.from_args(args), 4, 4)
     assert row["images"] == 48 and row["trained on"] == "yes"
     assert row["mean IoU greedy"] == pytest.approx(expected.mean().item(), abs=1e-5)
     assert row["CorLoc greedy"] == pytest.approx(100.0 * (expected >= 0.5).float().mean().item())
@@ -79,7 +80,7 @@ def test_random_policy_row_is_seeded(synthetic_data):
     runs = []
     for seed in (5, 5, 6):
         torch.manual_seed(seed)
-        runs.append(final_ious(None, None, loader, "cpu", args, "random"))
+        runs.append(final_ious(None, None, loader, "cpu", RolloutConfig.from_args(args), "random"))
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
     assert corloc(runs[0]) < 30.0  # a random walk of 10 steps rarely ends on the digit
     assert runs[0].min() >= 0.0 and runs[0].max() <= 1.0

@@ -1,4 +1,4 @@
-"""The one argument parser of both training scripts (SPEC §8) plus the project's own flags."""
+"""The one argument parser of both training scripts: the original's flags plus the project's own."""
 
 import argparse
 import os
@@ -23,13 +23,16 @@ def get_parser(description=None):
     add("--digit", type=int, default=4, help="digit to train on (0..9)")
     add("--pretrained", default="", help="pretraining checkpoint for joint training (absolute or relative to --saveroot)")
     add("--seq_len", type=int, default=5, help="agent steps per episode")
-    add("--freeze", type=int, default=1, choices=[0, 1], help="1: keep the embedding net fixed in joint training")
+    add("--freeze", type=int, default=1, choices=[0, 1],
+        help="joint: 0 trains the net (the published recipe); 1 keeps it fixed, a capability of this project (the "
+             "original's joint script refused --freeze 1)")
     add("--sparse", type=int, default=0, choices=[0, 1], help="1: every step gets the episode reward D_0 - D_T")
     add("--sign", type=int, default=0, choices=[0, 1], help="1: reward is the sign of the distance decrease")
     add("--hidden_size", type=none_or_int, default=None, help="recurrent hidden size of the agent (None: no recurrence)")
     add("--gamma", type=float, default=0.99, help="discount factor")
     add("--step", type=int, default=50, help="StepLR step (epochs) of the pretraining net")
-    add("--steps", type=int, nargs="+", default=[30, 70, 110], help="MultiStepLR milestones of the joint net")
+    add("--steps", type=int, nargs="+", default=None,
+        help="MultiStepLR milestones (epochs) of the joint net (default: none, a constant learning rate)")
     add("--step_ag", type=int, default=50, help="StepLR step (epochs) of the agent")
     add("--norm", type=int, default=0, choices=[0, 1], help="1: L2-normalise embeddings before distances")
     add("--epochs", type=int, default=100, help="training epochs")
@@ -40,10 +43,11 @@ def get_parser(description=None):
     add("--lamb", type=float, default=1.0, help="weight of the ordinal loss in joint training")
     add("--lamb_ent", type=float, default=1.0, help="weight of the entropy bonus")
     add("--log_interval", type=int, default=10, help="batches between progress-bar updates")
-    add("--patience", type=int, default=50, help="pretraining: stop after this many epochs without improvement")
+    add("--patience", type=int, default=50,
+        help="stop after more than this many epochs without a strictly better selection metric (both scripts)")
     add("--pooling_size", type=int, default=28, help="RoI pooling output size")
     add("--pooling_mode", default="align", choices=["align", "pool"], help="RoIAlign or RoIPool")
-    add("--num_act", type=int, default=5, help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} (ids of SPEC §5)")
+    add("--num_act", type=int, default=5, help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} (ids in docs/method.md)")
     for unused in ("--angle_step", "--lamb_int", "--thresh", "--mode"):
         add(unused, default=None, help="accepted for old scripts; the original never read it")
     own = p.add_argument_group("flags of this project")
@@ -71,6 +75,13 @@ def get_parser(description=None):
         help="hold out this seeded fraction of the training images to choose the best checkpoint and stop early "
              "(0: the original's protocol, chosen on the test split)")
     add("--max_batches", type=int, default=0, help="stop each epoch after this many batches (0: all; smoke runs)")
+    speed = p.add_argument_group("speed and determinism (off by default)")
+    add = speed.add_argument
+    add("--deterministic", type=int, default=0, choices=[0, 1],
+        help="1: deterministic algorithms on CUDA (torch, cuBLAS workspace, cuDNN): a seed gives identical runs there "
+             "too, at a cost (CPU runs are always deterministic)")
+    add("--amp", default="none", choices=["none", "bf16"], help="bf16: run the network under bfloat16 autocast")
+    add("--compile", type=int, default=0, choices=[0, 1], help="1: torch.compile the net and the agent")
     return p
 
 

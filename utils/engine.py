@@ -1,18 +1,14 @@
-"""One epoch of ordinal pretraining (SPEC §4) or joint training (SPEC §7), and agent rollouts."""
+"""One epoch of ordinal pretraining or of joint training (docs/method.md, "Ordinal pretraining",
+"Joint training"). Per batch nothing waits for the device: metric sums stay on it and are read
+once per `log_interval` batches (progress, non-finite check) and once per epoch."""
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from models.net import stack_rois
-from utils.actions import Actor
-from utils.boxes import box_iou_pairs, sample_ordinal_boxes
+from utils.boxes import SamplerError, box_iou_pairs, draw_ordinal_boxes, unfinished_message
 from utils.ordinal import ordinal_terms
 from utils.rl import iou_rewards, policy_terms, step_rewards
-
-# f_0 of SPEC §6: the whole image as an inclusive box (the actor's own window starts at 84).
-WHOLE_IMAGE_BOX = (0.0, 0.0, 83.0, 83.0)
-CORLOC_IOU = 0.5
+from utils.rollout import corloc_hits, maybe_normalize, rollout
 
 
 class NonFiniteLoss(Exception):
@@ -20,35 +16,40 @@ class NonFiniteLoss(Exception):
 
 
 class EpochMeter:
-    """Running sums kept on the device (one host sync per log interval, not per batch)."""
+    """Running sums of per-batch values on the device, one stacked add per batch."""
 
     def __init__(self, device, names):
-        self.sums = {name: torch.zeros((), device=device, dtype=torch.float64) for name in names}
+        self.names = names
+        self.sums = torch.zeros(len(names), device=device, dtype=torch.float64)
         self.first_bad_batch = torch.full((), -1, device=device, dtype=torch.long)
-        self.batches = 0
+        self.sampler_failed = torch.zeros((), device=device, dtype=torch.bool)
+        self.batches = self.items = 0
 
-    def add(self, batch_index, batch_loss, **values):
-        """Adds each value's sum; `batch_loss` non-finite marks the batch as bad."""
-        bad = ~torch.isfinite(batch_loss.detach())
-        self.first_bad_batch = torch.where(bad & (self.first_bad_batch < 0), batch_index, self.first_bad_batch)
-        for name, value in values.items():
-            self.sums[name] += value.detach().double().sum()
+    def add(self, batch_index, batch_loss, items, values, sampler_unfinished=None):
+        """values: 0-dim float32 tensors in the order of `names`; a non-finite `batch_loss` marks the batch."""
+        self.sums += torch.stack(values)
+        bad = ~torch.isfinite(batch_loss.detach()) & (self.first_bad_batch < 0)
+        self.first_bad_batch = torch.where(bad, batch_index, self.first_bad_batch)
+        if sampler_unfinished is not None:
+            self.sampler_failed |= sampler_unfinished
         self.batches += 1
+        self.items += items
 
-    def check_finite(self, phase, epoch):
+    def check(self, phase, epoch):
+        """Raises NonFiniteLoss / SamplerError with one clear line (a host sync)."""
         bad = int(self.first_bad_batch)
         if bad >= 0:
             raise NonFiniteLoss(f"{phase} loss is not finite at epoch {epoch}, batch {bad}; stopping (checkpoints keep the last good state)")
+        if bool(self.sampler_failed):
+            raise SamplerError(unfinished_message())
+
+    def totals(self):
+        return dict(zip(self.names, self.sums.tolist()))
 
 
-def maybe_normalize(embeddings, norm):
-    """`--norm 1`: L2-normalise embeddings before distances."""
-    return F.normalize(embeddings, dim=1) if norm else embeddings
-
-
-def iterate(loader, phase, epoch, max_batches):
-    """Batches with a tqdm bar (phase and epoch in the description); stops after `max_batches` if > 0."""
-    total = min(len(loader), max_batches) if max_batches else len(loader)
+def iterate(loader, phase, epoch, loop):
+    """Batches with a tqdm bar (phase and epoch in the description); stops after `loop.max_batches` if > 0."""
+    total = min(len(loader), loop.max_batches) if loop.max_batches else len(loader)
     bar = tqdm(loader, desc=f"{phase} epoch {epoch}", total=total, leave=False, dynamic_ncols=True, disable=None)
     for batch_index, batch in enumerate(bar):
         if batch_index >= total:
@@ -56,82 +57,44 @@ def iterate(loader, phase, epoch, max_batches):
         yield batch_index, batch, bar
 
 
-def pretrain_epoch(net, loader, device, generator, args, epoch, optimizer=None, phase=None):
+def optimizer_step(optimizer, loss):
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def pretrain_epoch(net, loader, device, generator, config, epoch, optimizer=None, phase=None):
     """One pass of ordinal pretraining over `loader`; trains when `optimizer` is given, else evaluates.
 
-    `phase` prefixes the metric names (default "Train" when training, else "Test").
-
-    Per batch: two ordinal boxes per image, one backbone pass, one head pass over the
+    config: a PretrainConfig; `phase` prefixes the metric names (default "Train" when training, else
+    "Test"). Per batch: two ordinal boxes per image, one backbone pass, one head pass over the
     ground-truth and both boxes' RoIs. Returns `{phase} Total Loss`, `Ord Acc Inst`, `Ord Acc Proto`.
     """
     training = optimizer is not None
     phase = phase or ("Train" if training else "Test")
     net.train(training)
-    meter = EpochMeter(device, ("loss", "inst", "proto", "items"))
-    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, args.max_batches):
+    meter = EpochMeter(device, ("loss", "inst", "proto"))
+    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        n = images.shape[0]
-        boxes, ious = sample_ordinal_boxes(targets, num=2, generator=generator)
-        with torch.set_grad_enabled(training):
-            embeddings = maybe_normalize(net(images, stack_rois(targets, boxes[:, 0], boxes[:, 1])), args.norm)
-            f_gt, f_i, f_j = embeddings.split(n)
-            terms = ordinal_terms(f_gt, f_i, f_j, ious[:, 0], ious[:, 1], args.margin)
+        boxes, ious, unfinished = draw_ordinal_boxes(targets, num=2, generator=generator)
+        with torch.set_grad_enabled(training), config.precision.autocast(device):
+            sets = torch.cat([targets[None], boxes.transpose(0, 1)])  # (3, N, 4): gt, box i, box j
+            f_gt, f_i, f_j = maybe_normalize(net.embed_sets(net.features(images), sets).flatten(0, 1), config.norm).view(3, len(images), -1)
+        terms = ordinal_terms(f_gt, f_i, f_j, ious[:, 0], ious[:, 1], config.margin)
         if training:
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
-        meter.add(batch_index, terms["loss"], loss=terms["loss"], inst=terms["inst"], proto=terms["proto"], items=torch.tensor(n))
-        if (batch_index + 1) % args.log_interval == 0:
-            meter.check_finite(phase, epoch)
-            bar.set_postfix(loss=f"{meter.sums['loss'].item() / meter.batches:.4f}")
-    meter.check_finite(phase, epoch)
-    sums = {name: value.item() for name, value in meter.sums.items()}
-    items = max(sums["items"], 1)
+            optimizer_step(optimizer, terms["loss"])
+        meter.add(batch_index, terms["loss"], len(images), [terms["loss"].detach(), terms["inst"].sum(dtype=torch.float32),
+                                                           terms["proto"].sum(dtype=torch.float32)], unfinished)
+        if (batch_index + 1) % config.loop.log_interval == 0:
+            meter.check(phase, epoch)
+            bar.set_postfix(loss=f"{meter.sums[0].item() / meter.batches:.4f}")
+    meter.check(phase, epoch)
+    sums, items = meter.totals(), max(meter.items, 1)
     return {
         f"{phase} Total Loss": sums["loss"] / max(meter.batches, 1),
         f"{phase} Ord Acc Inst": 100.0 * sums["inst"] / items,
         f"{phase} Ord Acc Proto": 100.0 * sums["proto"] / items,
     }
-
-
-class Episode:
-    """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
-    (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64."""
-
-    def __init__(self, boxes, embeddings, logits, actions):
-        self.boxes, self.embeddings, self.logits, self.actions = boxes, embeddings, logits, actions
-
-
-def rollout(net, agent, features, seq_len, num_act, min_box_side, policy="sample", norm=False):
-    """Runs the agent for `seq_len` steps from the whole image, all images at once.
-
-    Each step embeds the current box from the cached `features` without gradients (the agent
-    sees detached embeddings; its own graph, through the hidden state, is kept). `policy`:
-    "sample" (softmax sampling, training and the original's testing), "greedy" (argmax) or
-    "random" (uniform over `num_act` actions; needs no agent and computes no embeddings).
-    """
-    n, device = features.shape[0], features.device
-    actor = Actor(n, min_box_side=min_box_side, device=device)
-    box = torch.tensor(WHOLE_IMAGE_BOX, device=device).expand(n, 4)
-    boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
-    hidden = agent.init_hidden(n, device) if agent is not None else None
-    for _ in range(seq_len):
-        if policy == "random":
-            actions = torch.randint(num_act, (n,), device=device)
-        else:
-            with torch.no_grad():
-                embedding = maybe_normalize(net.embed(features, box), norm)
-            embeddings.append(embedding)
-            hidden, logits, actions, _ = agent(embedding, hidden, greedy=policy == "greedy")
-            logits_seq.append(logits)
-        actions_seq.append(actions)
-        box = actor.takeaction(actions)
-        boxes.append(box)
-    if policy != "random":
-        with torch.no_grad():
-            embeddings.append(maybe_normalize(net.embed(features, box), norm))
-    stack = lambda seq: torch.stack(seq, dim=1) if seq else None
-    return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq))
 
 
 def pick_two_steps(n, steps_plus_one, device, generator=None):
@@ -141,80 +104,95 @@ def pick_two_steps(n, steps_plus_one, device, generator=None):
     return i, j + (j >= i).long()
 
 
-def joint_batch(net, agent, images, targets, args, generator, optimizers=None, policy="sample"):
-    """One batch of joint training (SPEC §7), in the original's order; updates when `optimizers`
-    = (net or None, agent) are given. `policy`: see `rollout`. Returns per-batch tensors."""
-    n = images.shape[0]
+def joint_batch(net, agent, images, targets, config, generator, optimizers=None, policy="sample"):
+    """One batch of joint training; updates when `optimizers` = (net or None, agent) are given.
+    config: a JointConfig; `policy`: see `rollout`. Returns per-batch tensors.
+
+    The original's order: the ground-truth embedding f_gt (with gradients), the rollout, rewards,
+    the agent's update, then the ordinal update with anchor f_gt. The rollout does not read f_gt,
+    so f_gt and the two ordinal boxes are embedded in one head pass after it (the same values:
+    one dropout draw of f_gt serves both the rewards and the triplet anchor, as in the original).
+    """
+    n, device = images.shape[0], images.device
     net_optimizer, agent_optimizer = optimizers if optimizers is not None else (None, None)
-    with torch.set_grad_enabled(net_optimizer is not None):
+    autocast = config.rollout.precision.autocast
+    with torch.set_grad_enabled(net_optimizer is not None), autocast(device):
         features = net.features(images)
-        f_gt = maybe_normalize(net.embed(features, targets), args.norm)
-    with torch.set_grad_enabled(agent_optimizer is not None):
-        episode = rollout(net, agent, features, args.seq_len, args.num_act, args.min_box_side, policy, args.norm)
-        step_ious = box_iou_pairs(episode.boxes, targets[:, None, :])  # (N, T + 1)
-        if args.reward == "iou":
-            rewards = iou_rewards(step_ious)
-        else:
-            rewards = step_rewards(f_gt.detach(), episode.embeddings, args.sign, args.sparse)[0]
-        pg = policy_terms(rewards, episode.logits, episode.actions, args.gamma, args.lamb_ent)
+    episode = rollout(net, agent, features, config.rollout, policy, generator)
+    step_ious = box_iou_pairs(episode.boxes, targets[:, None, :])  # (N, T + 1)
+    # ordinal pair: two distinct boxes of each trajectory
+    pair = torch.stack(pick_two_steps(n, config.rollout.seq_len + 1, device, generator), dim=1)  # (N, 2)
+    pair_ious = step_ious.gather(1, pair)
+    sets = torch.cat([targets[None], episode.boxes.gather(1, pair[..., None].expand(n, 2, 4)).transpose(0, 1)])
+    with torch.set_grad_enabled(net_optimizer is not None), autocast(device):
+        f_gt, f_i, f_j = maybe_normalize(net.embed_sets(features, sets).flatten(0, 1), config.rollout.norm).view(3, n, -1)
+    if config.reward == "iou":
+        rewards = iou_rewards(step_ious)
+    else:
+        rewards = step_rewards(f_gt.detach(), episode.embeddings, config.sign, config.sparse)[0]
+    logits = episode.logits
+    if agent_optimizer is not None:  # the episode's logits again, with gradients, in one batched pass
+        with autocast(device):
+            logits = agent.sequence_logits(episode.embeddings[:, :-1])
+    pg = policy_terms(rewards, logits, episode.actions, config.gamma, config.lamb_ent)
     if agent_optimizer is not None:
-        agent_optimizer.zero_grad(set_to_none=True)
-        pg["loss"].backward()
-        agent_optimizer.step()
-    # ordinal update: two distinct boxes of each trajectory, embedded from the same features
-    i, j = pick_two_steps(n, args.seq_len + 1, images.device, generator)
-    rows = torch.arange(n, device=images.device)
-    pair_ious = torch.stack([step_ious[rows, i], step_ious[rows, j]], dim=1)
-    with torch.set_grad_enabled(net_optimizer is not None):
-        pair = maybe_normalize(net.embed(features, stack_rois(episode.boxes[rows, i], episode.boxes[rows, j])), args.norm)
-        f_i, f_j = pair.split(n)
-        ordinal = ordinal_terms(f_gt, f_i, f_j, pair_ious[:, 0], pair_ious[:, 1], args.margin)
+        optimizer_step(agent_optimizer, pg["loss"])
+    ordinal = ordinal_terms(f_gt, f_i, f_j, pair_ious[:, 0], pair_ious[:, 1], config.margin)
     if net_optimizer is not None:
-        net_optimizer.zero_grad(set_to_none=True)
-        (args.lamb * ordinal["loss"]).backward()
-        net_optimizer.step()
+        optimizer_step(net_optimizer, config.lamb * ordinal["loss"])
     return {"policy": pg, "ordinal": ordinal, "rewards": rewards, "final_iou": step_ious[:, -1], "pair_ious": pair_ious}
 
 
-def joint_epoch(net, agent, loader, device, generator, args, epoch, optimizers=None, phase=None, policy="sample"):
+# per-batch sums of a joint epoch, in the order EpochMeter stacks them
+JOINT_SUMS = ("pol", "pol_ent", "ent", "ord", "reward_mean", "episode_return", "loc", "inst", "proto")
+
+
+def joint_values(out):
+    """The JOINT_SUMS of one batch's `joint_batch` output, as 0-dim float32 tensors."""
+    pg, ordinal, count = out["policy"], out["ordinal"], lambda mask: mask.sum(dtype=torch.float32)
+    return [pg["policy"].detach(), pg["loss"].detach(), pg["entropy"].detach(), ordinal["loss"].detach(),
+            out["rewards"].float().mean(), out["rewards"].float().sum(), count(corloc_hits(out["final_iou"])),
+            count(ordinal["inst"]), count(ordinal["proto"])]
+
+
+def joint_epoch(net, agent, loader, device, generator, config, epoch, optimizers=None, phase=None, policy="sample"):
     """One pass of joint training (`optimizers` given) or evaluation (no gradients, eval mode).
 
-    `policy` "greedy" evaluates with argmax actions (see `rollout`).
-    Returns (metrics with SPEC §7 names, extras) where extras holds `pair_ious` (all sampled
-    pairs' IoUs, for the IoU Distribution histogram) and `final_ious` (N,) of the epoch.
+    config: a JointConfig; `policy` "greedy" evaluates with argmax actions (see `rollout`).
+    Returns (metrics, extras); extras holds `pair_ious` (all sampled pairs' IoUs, for the IoU
+    Distribution histogram) and `final_ious` (N,) of the epoch. Metric meanings (docs/method.md):
+    `Pol Loss` the policy term, `Pol+Ent Loss` the agent's whole loss, `Ent Loss` the entropy
+    (each summed over images and steps, averaged over batches); `Rewards` the mean step reward
+    averaged over batches, `Episode Return` the summed reward per image.
     """
     training = optimizers is not None
     phase = phase or ("Train" if training else "Test")
-    # faithful default: the net trains in train mode (dropout on) even when frozen. With
-    # --frozen_net_mode eval a frozen net is a fixed feature extractor, so the agent trains on the
-    # dropout-free embeddings it is tested on (measured +5-8 points test CorLoc, bundled digits).
-    net.train(training and not (args.freeze and args.frozen_net_mode == "eval"))
+    # faithful default: the net trains in train mode (dropout on) even when frozen; see JointConfig
+    net.train(training and config.net_trains_in_train_mode)
     agent.train(training)
-    meter = EpochMeter(device, ("pol", "ent", "ord", "rewards", "loc", "inst", "proto", "items"))
+    meter = EpochMeter(device, JOINT_SUMS)
     pair_ious, final_ious = [], []
-    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, args.max_batches):
+    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with torch.set_grad_enabled(training):
-            out = joint_batch(net, agent, images, targets, args, generator, optimizers, policy)
-        pg, ordinal = out["policy"], out["ordinal"]  # not `policy`: that names the rollout policy of every batch
-        meter.add(batch_index, pg["loss"] + ordinal["loss"], pol=pg["loss"], ent=pg["entropy"], ord=ordinal["loss"],
-                  rewards=out["rewards"], loc=out["final_iou"] >= CORLOC_IOU, inst=ordinal["inst"], proto=ordinal["proto"],
-                  items=torch.tensor(images.shape[0]))
+            out = joint_batch(net, agent, images, targets, config, generator, optimizers, policy)
+        meter.add(batch_index, out["policy"]["loss"] + out["ordinal"]["loss"], len(images), joint_values(out))
         pair_ious.append(out["pair_ious"].detach())
         final_ious.append(out["final_iou"].detach())
-        if (batch_index + 1) % args.log_interval == 0:
-            meter.check_finite(phase, epoch)
-            bar.set_postfix(loc=f"{100 * meter.sums['loc'].item() / meter.sums['items'].item():.1f}")
-    meter.check_finite(phase, epoch)
-    sums = {name: value.item() for name, value in meter.sums.items()}
-    batches, items = max(meter.batches, 1), max(sums["items"], 1)
+        if (batch_index + 1) % config.loop.log_interval == 0:
+            meter.check(phase, epoch)
+            bar.set_postfix(loc=f"{100 * meter.sums[JOINT_SUMS.index('loc')].item() / meter.items:.1f}")
+    meter.check(phase, epoch)
+    sums, batches, items = meter.totals(), max(meter.batches, 1), max(meter.items, 1)
     metrics = {
         f"{phase} Pol Loss": sums["pol"] / batches,
         f"{phase} Ord Loss": sums["ord"] / batches,
-        f"{phase} Rewards": sums["rewards"] / items,
+        f"{phase} Rewards": sums["reward_mean"] / batches,
         f"{phase} Loc Acc": 100.0 * sums["loc"] / items,
         f"{phase} Ent Loss": sums["ent"] / batches,
         f"{phase} Ord Acc Inst": 100.0 * sums["inst"] / items,
         f"{phase} Ord Acc Proto": 100.0 * sums["proto"] / items,
+        f"{phase} Pol+Ent Loss": sums["pol_ent"] / batches,
+        f"{phase} Episode Return": sums["episode_return"] / items,
     }
     return metrics, {"pair_ious": torch.cat(pair_ious).cpu(), "final_ious": torch.cat(final_ious).cpu()}

@@ -3,16 +3,15 @@
 import torch
 
 from utils.boxes import box_iou_pairs
-from utils.engine import CORLOC_IOU, WHOLE_IMAGE_BOX, rollout
-
-POLICIES = ("sample", "greedy", "random")
+from utils.rollout import POLICIES, WHOLE_IMAGE_BOX, corloc, rollout  # noqa: F401 (corloc: one definition, re-exported)
 
 
-def final_ious(net, agent, loader, device, args, policy="sample"):
+def final_ious(net, agent, loader, device, config, policy="sample", generator=None):
     """IoU of each test image's final box with its ground truth -> (N,) float CPU tensor.
 
-    `policy`: "sample" (the original's evaluation), "greedy" (argmax) or "random" (uniform
-    over `args.num_act` actions for `args.seq_len` steps, the agent unused). No gradients.
+    config: a RolloutConfig; `policy`: "sample" (the original's evaluation), "greedy" (argmax) or
+    "random" (uniform over `config.num_act` actions, the agent unused); generator: the stream of
+    the action draws (the run's evaluation stream). No gradients.
     """
     for model in (net, agent):
         if model is not None:  # a random policy needs neither
@@ -22,9 +21,10 @@ def final_ious(net, agent, loader, device, args, policy="sample"):
         for images, targets in loader:
             images, targets = images.to(device), targets.to(device)
             # a random policy needs no features; rollout only reads the batch size and device from them
-            features = net.features(images) if policy != "random" else images
-            episode = rollout(net, agent, features, args.seq_len, args.num_act, args.min_box_side, policy, args.norm)
-            ious.append(box_iou_pairs(episode.boxes[:, -1], targets).cpu())
+            with config.precision.autocast(device):
+                features = net.features(images) if policy != "random" else images
+            episode = rollout(net, agent, features, config, policy, generator)
+            ious.append(episode.final_ious(targets).cpu())
     return torch.cat(ious)
 
 
@@ -34,16 +34,11 @@ def whole_image_ious(loader):
     return torch.cat([box_iou_pairs(whole.expand_as(targets), targets) for _, targets in loader])
 
 
-def corloc(ious):
-    """% of images whose box has IoU >= 0.5 with the ground truth."""
-    return 100.0 * (ious >= CORLOC_IOU).float().mean().item() if len(ious) else float("nan")
-
-
-def digit_row(net, agent, loader, device, args, digit, trained_digit):
+def digit_row(net, agent, loader, device, config, digit, trained_digit, generator=None):
     """One row of the cross-digit table: CorLoc sampled / greedy, mean IoU, baselines."""
-    sampled = final_ious(net, agent, loader, device, args, "sample")
-    greedy = final_ious(net, agent, loader, device, args, "greedy")
-    random_policy = final_ious(net, agent, loader, device, args, "random")
+    sampled = final_ious(net, agent, loader, device, config, "sample", generator)
+    greedy = final_ious(net, agent, loader, device, config, "greedy", generator)
+    random_policy = final_ious(net, agent, loader, device, config, "random", generator)
     return {
         "digit": digit,
         "trained on": "yes" if digit == trained_digit else "",
@@ -80,9 +75,8 @@ def distance_vs_iou(net, dataset, device, generator, boxes_per_image=20, max_ima
 
     Returns ious (M,), distances (M,), box embeddings (M, 512), all CPU tensors (M = images x boxes).
     """
-    from models.net import stack_rois
     from utils.boxes import random_square_boxes
-    from utils.engine import maybe_normalize
+    from utils.rollout import maybe_normalize
 
     count = min(max_images, len(dataset))
     images, targets = dataset[list(range(count))]
@@ -92,7 +86,7 @@ def distance_vs_iou(net, dataset, device, generator, boxes_per_image=20, max_ima
     with torch.no_grad():
         features = net.features(images)
         f_gt = maybe_normalize(net.embed(features, targets), norm)
-        f_boxes = maybe_normalize(net.embed(features, stack_rois(*boxes.unbind(1))), norm).view(boxes_per_image, count, -1)
+        f_boxes = maybe_normalize(net.embed_sets(features, boxes.transpose(0, 1)).flatten(0, 1), norm).view(boxes_per_image, count, -1)
         distances = (f_boxes - f_gt[None]).norm(dim=2).t()  # (n, B)
     ious = box_iou_pairs(boxes, targets[:, None, :])
     return ious.flatten().cpu(), distances.flatten().cpu(), f_boxes.transpose(0, 1).reshape(count * boxes_per_image, -1).cpu()

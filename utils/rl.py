@@ -1,4 +1,4 @@
-"""Rewards and the REINFORCE loss (SPEC §6)."""
+"""Rewards and the REINFORCE loss (docs/method.md, "Rewards and policy gradient")."""
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,8 @@ def policy_terms(rewards, logits, actions, gamma, lamb_ent):
     """
     returns = discounted_returns(rewards, gamma)
     advantages = (returns - returns.mean(dim=0, keepdim=True)).detach()
-    distribution = Categorical(logits=logits)
+    # validate_args=False: no host sync per batch (and NaN logits reach the non-finite check)
+    distribution = Categorical(logits=logits.float(), validate_args=False)
     policy = (-distribution.log_prob(actions) * advantages).sum()
     entropy = distribution.entropy().sum()
     loss = policy - lamb_ent * entropy

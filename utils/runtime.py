@@ -24,6 +24,24 @@ def pick_device(choice="auto"):
     return torch.device(choice)
 
 
+def set_deterministic(enabled):
+    """`--deterministic 1`: deterministic algorithms everywhere (torch, cuBLAS, cuDNN). Call before
+    any CUDA work: cuBLAS reads its workspace setting when it starts."""
+    if not enabled:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def compile_models(*models):
+    """`--compile 1`: torch.compile each module in place (state_dict keys unchanged)."""
+    for model in models:
+        if model is not None:
+            model.compile()
+
+
 def make_generator(device, seed):
     """A torch.Generator on `device` seeded with `seed` (samplers take it explicitly)."""
     generator = torch.Generator(device=device)
@@ -32,11 +50,16 @@ def make_generator(device, seed):
 
 
 def make_optimizer(name, params, lr):
-    """'SGD' (momentum 0.9, as the original) or 'Adam'."""
+    """'SGD' (momentum 0.9, as the original) or 'Adam'. The fused implementation updates all
+    parameters in one op (the same update rule as the per-parameter loop); the foreach one where a
+    torch build has no fused kernel for the device."""
     params = [p for p in params if p.requires_grad]
-    if name == "SGD":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    return torch.optim.Adam(params, lr=lr)
+    build = (lambda **kw: torch.optim.SGD(params, lr=lr, momentum=0.9, **kw)) if name == "SGD" else \
+        (lambda **kw: torch.optim.Adam(params, lr=lr, **kw))
+    try:
+        return build(fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return build(foreach=True)
 
 
 def current_lr(optimizer):
@@ -83,11 +106,16 @@ class RunContext:
         from utils.logging import RunLogger
         from utils.resume import read_resume
 
+        self.args = args
         self.run_dir = run_dir
+        set_deterministic(args.deterministic)
         self.device = pick_device(args.device)
         seed_everything(args.seed)
         print(f"run folder {run_dir} | device {self.device} | args {vars(args)}")
-        self.generators = {"shuffle": torch.Generator().manual_seed(args.seed), "sampler": make_generator(self.device, args.seed + 1)}
+        # Training draws (boxes, actions, pairs) and evaluation draws have separate streams, so a
+        # flag that only adds an evaluation (e.g. --greedy 1) leaves the training trajectory unchanged.
+        self.generators = {"shuffle": torch.Generator().manual_seed(args.seed), "sampler": make_generator(self.device, args.seed + 1),
+                           "eval": make_generator(self.device, args.seed + 2)}
         self.loaders = build_loaders(args, self.device, self.generators["shuffle"])
         self.resume = read_resume(run_dir, args) if args.resume and not args.evaluate else None
         if args.resume and self.resume is None and not args.evaluate:

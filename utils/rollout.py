@@ -1,0 +1,93 @@
+"""The one rollout of the agent (training, evaluation and the random-policy baseline) and CorLoc.
+
+An episode starts from the whole image and takes `seq_len` steps; every box is embedded from the
+backbone features computed once per batch, without gradients (docs/method.md, "Rollout"). The
+step loop has no host sync: actions are sampled on the device from noise drawn before the loop,
+and the actor steps by table lookups.
+"""
+
+import torch
+
+from models.agent import gumbel_noise, sample_actions
+from utils.actions import Actor
+from utils.boxes import box_iou_pairs
+
+# f_0: the whole image as an inclusive box (the actor's own window starts one past it, at 84).
+WHOLE_IMAGE_BOX = (0.0, 0.0, 83.0, 83.0)
+CORLOC_IOU = 0.5
+POLICIES = ("sample", "greedy", "random")
+
+
+class Episode:
+    """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
+    (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64."""
+
+    def __init__(self, boxes, embeddings, logits, actions):
+        self.boxes, self.embeddings, self.logits, self.actions = boxes, embeddings, logits, actions
+
+    def final_ious(self, targets):
+        """IoU of each image's last box with its ground truth (N, 4) -> (N,)."""
+        return box_iou_pairs(self.boxes[:, -1], targets)
+
+
+def maybe_normalize(embeddings, norm):
+    """`--norm 1`: L2-normalise embeddings before distances (float32 under autocast too)."""
+    if embeddings.dtype != torch.float32:
+        embeddings = embeddings.float()
+    return torch.nn.functional.normalize(embeddings, dim=1) if norm else embeddings
+
+
+def rollout(net, agent, features, config, policy="sample", generator=None):
+    """Runs the agent for `config.seq_len` steps from the whole image, all images at once.
+
+    features: (N, 128, 15, 15) backbone map (a random policy only reads N and the device from it);
+    config: a RolloutConfig; policy: "sample" (softmax sampling, the original's training and
+    testing), "greedy" (argmax) or "random" (uniform over `config.num_act` actions; needs no agent
+    and computes no embeddings); generator: the torch.Generator of the action draws.
+    The whole rollout runs without gradients; the policy-gradient loss recomputes the episode's
+    logits with `Agent.sequence_logits(episode.embeddings[:, :-1])` in one batched pass.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    n, device, steps = features.shape[0], features.device, config.seq_len
+    actor = Actor(n, min_box_side=config.min_box_side, device=device)
+    box = torch.tensor(WHOLE_IMAGE_BOX, device=device).expand(n, 4)
+    boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
+    if policy == "random":
+        for actions in torch.randint(config.num_act, (steps, n), device=device, generator=generator):
+            actions_seq.append(actions)
+            boxes.append(actor.step(actions))
+        return Episode(torch.stack(boxes, dim=1), None, None, torch.stack(actions_seq, dim=1))
+    # every step's Gumbel draws at once
+    noise = gumbel_noise((steps, n, config.num_act), device, generator).unbind(0) if policy == "sample" else None
+    index = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    hidden = agent.init_hidden(n, device)
+    with torch.no_grad(), config.precision.autocast(device):
+        for t in range(steps):
+            embedding = maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm)
+            embeddings.append(embedding)
+            hidden, logits = agent.step(embedding, hidden)
+            logits_seq.append(logits)
+            actions = logits.argmax(dim=1) if policy == "greedy" else sample_actions(logits, noise=noise[t])
+            actions_seq.append(actions)
+            box = actor.step(actions)
+            boxes.append(box)
+        embeddings.append(maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm))
+    stack = lambda seq: torch.stack(seq, dim=1)
+    return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq))
+
+
+def whole_image_boxes(n, device):
+    """(N, 4) copies of the whole-image box (the start of every episode)."""
+    return torch.tensor(WHOLE_IMAGE_BOX, device=device).expand(n, 4)
+
+
+def corloc_hits(ious):
+    """(N,) bool: the localisations that count for CorLoc (IoU >= 0.5)."""
+    return ious >= CORLOC_IOU
+
+
+def corloc(ious):
+    """CorLoc: % of images whose box has IoU >= 0.5 with the ground truth (NaN for no images)."""
+    return 100.0 * corloc_hits(ious).float().mean().item() if len(ious) else float("nan")
+
