@@ -192,6 +192,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_data
     load_script(PRETRAIN).main([*common, "--epochs", "1"])
     best = str(tmp_path / "cluttermnist_pretrain" / "best.pth.tar")
     before = open(best, "rb").read()
-    code, err = run_main(PRETRAIN, [*common, "--epochs", "2", "--lr", "1e30"], capsys)
+    code, err = run_main(PRETRAIN, [*common, "--epochs", "2", "--lr", "1e30", "--overwrite", "1"], capsys)
     assert code == 1 and "loss is not finite at epoch 0, batch" in err and "Traceback" not in err
-    assert open(best, "rb").read() == before
+    assert open(best, "rb").read() == before  # the replaced run is moved back: the failed one wrote nothing
+    assert sorted(os.listdir(tmp_path)) == ["cluttermnist_pretrain", "data"]
