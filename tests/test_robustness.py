@@ -252,3 +252,19 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_data
     assert code == 1 and "loss is not finite at epoch 0, batch" in err and "Traceback" not in err
     assert open(best, "rb").read() == before  # the replaced run is moved back: the failed one wrote nothing
     assert sorted(os.listdir(tmp_path)) == ["cluttermnist_pretrain", "data"]
+
+
+def test_out_of_memory_gives_one_line(tmp_path, capsys, monkeypatch):
+    script = load_script(PRETRAIN)
+
+    def allocate(args, run_dir):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+
+    monkeypatch.setattr(script, "run", allocate)
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--saveroot", str(tmp_path), *FAST])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and err.startswith("error: out of memory (") and "smaller --batch_size" in err
+    monkeypatch.setattr(script, "run", lambda args, run_dir: 1 / 0)  # a bug stays a traceback
+    with pytest.raises(ZeroDivisionError):
+        script.main(["--saveroot", str(tmp_path), *FAST])
