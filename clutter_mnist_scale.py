@@ -16,7 +16,6 @@ import datetime
 import importlib.metadata
 import json
 import os
-import signal
 import sys
 import time
 
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from utils.clutter import CLUTTER_SIZE, ClutterDoesNotFit, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
 from utils.files import describe_os_error, ensure_writable_folder, write_atomically
 from utils.mnist import SPLITS, MNISTUnavailable, load_mnist
+from utils.startup import interrupt_on_sigterm
 
 # fixed per split name (not its position in --splits) so `--splits test` reproduces a full run's test files
 SPLIT_INDEX = {"train": 0, "test": 1}
@@ -184,7 +184,7 @@ def generate(args, start):
 def main(argv=None):
     start = time.perf_counter()
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is a KeyboardInterrupt from here on
+        interrupt_on_sigterm()  # Ctrl-C and SIGTERM are a KeyboardInterrupt from here on: no half-written file stays
         return generate(parse_args(argv), start)
     except ClutterDoesNotFit as err:
         fail(f"the clutter does not fit: {err}; use a smaller --num_clutter or --clutter_size")

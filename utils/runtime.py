@@ -2,7 +2,6 @@
 
 import os
 import random
-import signal
 import sys
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 
 from utils.files import describe_os_error
 from utils.runfolder import RunFolder, RunFolderError, check_data_fingerprint, run_files
+from utils.startup import interrupt_on_sigterm
 
 
 def seed_everything(seed):
@@ -62,15 +62,6 @@ def fail(message, code=1):
     """Exits with one line on stderr (no traceback)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(code)
-
-
-def interrupt_on_sigterm():
-    """SIGTERM (a scheduler's kill) behaves like Ctrl-C: a KeyboardInterrupt the script catches."""
-
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, raise_interrupt)
 
 
 def interrupted_message(run_dir, evaluating=False):
@@ -128,8 +119,7 @@ def script_main(argv, description, default_savename, run, script):
 
     run_dir, evaluating = None, False
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is a KeyboardInterrupt from here on
-        interrupt_on_sigterm()
+        interrupt_on_sigterm()  # replaces quiet_ctrl_c: from here on the script catches both
         args = parse_args(argv, description=description)
         evaluating = bool(args.evaluate)
         run_dir = run_folder_path(args.saveroot, args.savename, default_savename)

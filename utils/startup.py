@@ -15,3 +15,13 @@ def quiet_ctrl_c():
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+
+
+def interrupt_on_sigterm():
+    """From here on Ctrl-C and SIGTERM (a scheduler's kill) raise KeyboardInterrupt, which the script catches."""
+
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_interrupt)
