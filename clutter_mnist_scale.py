@@ -6,6 +6,11 @@ Writes <datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy: images (
     python clutter_mnist_scale.py --source bundled --digits 4 --datapath data/Synthesis_mnist
 """
 
+if __name__ == "__main__":  # before the imports: Ctrl-C while they load gives one line
+    from utils.startup import quiet_ctrl_c
+
+    quiet_ctrl_c()
+
 import argparse
 import datetime
 import importlib.metadata
@@ -17,9 +22,10 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils.clutter import CLUTTER_SIZE, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
-from utils.files import ensure_writable_folder, write_atomically
+from utils.clutter import CLUTTER_SIZE, ClutterDoesNotFit, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
+from utils.files import describe_os_error, ensure_writable_folder, write_atomically
 from utils.mnist import SPLITS, MNISTUnavailable, load_mnist
+from utils.startup import interrupt_on_sigterm
 
 # fixed per split name (not its position in --splits) so `--splits test` reproduces a full run's test files
 SPLIT_INDEX = {"train": 0, "test": 1}
@@ -63,6 +69,8 @@ def parse_args(argv=None):
     bad_digits = [d for d in args.digits if not 0 <= d <= 9]
     if bad_digits:
         parser.error(f"unknown digit(s) {bad_digits}: --digits takes values 0..9")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.num_clutter <= 0:
         parser.error(f"--num_clutter must be positive, got {args.num_clutter}")
     if not 0 < args.clutter_size <= DIGIT_SIDE:
@@ -72,10 +80,10 @@ def parse_args(argv=None):
     return args
 
 
-def fail(message):
-    """One clear line on stderr and exit code 2, never a traceback."""
+def fail(message, code=2):
+    """One clear line on stderr and exit code 2 (130 when interrupted), never a traceback."""
     print(f"clutter_mnist_scale.py: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(code)
 
 
 def prepare_output_folders(datapath, splits):
@@ -145,15 +153,23 @@ def print_summary(args, counts, seconds):
     print(f"done in {seconds:.1f} s ({args.dtype}, seed {args.seed}) -> {os.path.abspath(args.datapath)}")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    start = time.perf_counter()
+def check_digits_present(splits, args, info):
+    """Every requested digit must occur in every requested split of the source MNIST."""
+    for split in args.splits:
+        missing = [digit for digit in args.digits if not (splits[split][1] == digit).any()]
+        if missing:
+            fail(f"the {split} split of the MNIST source ({info['detail']}) has no images of digit(s) {missing}; "
+                 f"check the source files or choose other --digits")
+
+
+def generate(args, start):
     prepare_output_folders(args.datapath, args.splits)
     try:
         splits, info = load_mnist(args.mnist_root, args.source, download=not args.no_download)
     except (MNISTUnavailable, ValueError) as err:  # ValueError: malformed idx files
         fail(str(err))
     print(f"source: {info['source']} ({info['detail']})")
+    check_digits_present(splits, args, info)
     counts = {split: {} for split in args.splits}
     jobs = [(split, digit) for split in args.splits for digit in args.digits]
     for split, digit in tqdm(jobs, desc="clutter", unit="digit"):
@@ -163,6 +179,20 @@ def main(argv=None):
         write_provenance(os.path.join(args.datapath, split), args, info, counts[split])
     print_summary(args, counts, time.perf_counter() - start)
     return counts
+
+
+def main(argv=None):
+    start = time.perf_counter()
+    try:
+        interrupt_on_sigterm()  # Ctrl-C and SIGTERM are a KeyboardInterrupt from here on: no half-written file stays
+        return generate(parse_args(argv), start)
+    except ClutterDoesNotFit as err:
+        fail(f"the clutter does not fit: {err}; use a smaller --num_clutter or --clutter_size")
+    except OSError as err:  # e.g. a full disk: name the file
+        fail(f"cannot write {describe_os_error(err)}")
+    except KeyboardInterrupt:
+        fail("interrupted; every file already written is complete (written atomically); run the command again to finish",
+             code=130)
 
 
 if __name__ == "__main__":

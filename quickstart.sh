@@ -20,7 +20,8 @@ echo "== 1/4 generate cluttered MNIST (source ${SOURCE:-bundled}) -> $DATAPATH"
 $PY clutter_mnist_scale.py --source "${SOURCE:-bundled}" --datapath "$DATAPATH" --seed "$SEED"
 
 echo "== 2/4 ordinal pretraining of the embedding net (digit 4)"
-$PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain \
+# --overwrite 1: a rerun replaces the previous quickstart run (moved to <savename>.old-<timestamp>)
+$PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain --overwrite 1 \
     --optimizer SGD --lr 0.0019125313967198946 --step 25 --batch_size 64 --epochs "${PRETRAIN_EPOCHS:-50}"
 $PY ordinal-pretrain-cluttermnist-scale.py "${COMMON[@]}" --savename pretrain --evaluate 1 --batch_size 64 | tail -n 2
 
@@ -28,7 +29,7 @@ echo "== 3/4 joint training of the agent (embedding net frozen)"
 # 400 training images give a batch-512 run one update per epoch, so the short schedule uses
 # batch 64, a frozen net in eval mode (the agent trains on the dropout-free embeddings it is
 # tested on), per-step rewards (gamma 0) and a smaller agent learning rate.
-$PY train-joint.py "${COMMON[@]}" "${AGENT[@]}" --savename joint --pretrained pretrain/best.pth.tar \
+$PY train-joint.py "${COMMON[@]}" "${AGENT[@]}" --savename joint --overwrite 1 --pretrained pretrain/best.pth.tar \
     --optimizer_ag Adam --lr_ag 0.0003 --lamb_ent 5 --gamma 0 --freeze 1 --frozen_net_mode eval \
     --batch_size 64 --epochs "${JOINT_EPOCHS:-120}" --step_ag 100 --greedy 1
 

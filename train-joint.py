@@ -1,5 +1,10 @@
 """Joint training of the recurrent policy agent and the embedding net (docs/method.md, "Joint training")."""
 
+if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
+    from utils.startup import quiet_ctrl_c
+
+    quiet_ctrl_c()
+
 import os
 
 import torch
@@ -199,7 +204,7 @@ def run(args, run_dir):
 
 
 def main(argv=None):
-    return script_main(argv, __doc__, DEFAULT_SAVENAME, run)
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__))
 
 
 if __name__ == "__main__":

@@ -87,3 +87,43 @@ def test_unknown_digit_and_split(tmp_path):
         ClutteredMNIST(str(tmp_path), 12, "train")
     with pytest.raises(DataError, match="unknown split"):
         ClutteredMNIST(str(tmp_path), 1, "val")
+
+
+@pytest.mark.parametrize(
+    "label, problem",
+    [
+        ([-3, 10, 28, 28], "starts outside the image"),
+        ([60, 10, 28, 28], "ends outside the image"),
+        ([10, 70, 28, 28], "ends outside the image"),
+        ([10, 10, 0, 28], "is empty"),
+        ([10, 10, 28, -5], "is empty"),
+        ([np.nan, 10, 28, 28], "is not finite"),
+        ([10, 10, np.inf, 28], "is not finite"),
+    ],
+)
+def test_bad_labels_name_the_file_row_and_problem(tmp_path, label, problem):
+    write_synthetic_split(str(tmp_path), 3, "test", 6, dtype=np.float64)
+    _, label_path = data_files(str(tmp_path), 3, "test")
+    labels = np.load(label_path)
+    labels[4] = label
+    labels[5] = [np.nan] * 4  # a later bad row: the first one is reported
+    np.save(label_path, labels)
+    with pytest.raises(DataError) as error:
+        ClutteredMNIST(str(tmp_path), 3, "test")
+    message = str(error.value)
+    assert message.startswith(f"{label_path}: row 4,") and problem in message and "\n" not in message
+
+
+@pytest.mark.parametrize("dtype", [bool, np.complex64])
+def test_pixels_must_be_numbers(tmp_path, dtype):
+    write_synthetic_split(str(tmp_path), 3, "train", 4)
+    data_path, _ = data_files(str(tmp_path), 3, "train")
+    np.save(data_path, np.load(data_path).astype(dtype))
+    with pytest.raises(DataError, match=f"{data_path}: pixel values must be whole numbers in 0..255, got dtype"):
+        ClutteredMNIST(str(tmp_path), 3, "train")
+
+
+def test_empty_split_is_an_error(tmp_path):
+    write_synthetic_split(str(tmp_path), 3, "test", 0)
+    with pytest.raises(DataError, match="holds no images"):
+        ClutteredMNIST(str(tmp_path), 3, "test")

@@ -1,10 +1,13 @@
 """Tests for cluttered-MNIST generation (SPEC §1): utils/mnist.py, utils/clutter.py, clutter_mnist_scale.py."""
 
+import errno
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -343,6 +346,7 @@ def run_script(*args):
         (["--clutter_size", "29"], "--clutter_size must be in"),
         (["--source", "torchvision", "--no_download", "--mnist_root", "{empty}"], "MNIST idx files not found"),
         (["--datapath", "{file}/sub"], "cannot write to output folder"),
+        (["--seed", "-1"], "--seed must be >= 0"),
     ],
 )
 def test_bad_input_exits_with_message(tmp_path, args, message):
@@ -355,3 +359,45 @@ def test_bad_input_exits_with_message(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "out" / "train" / "moreclutter" / "0_moreclutter_data.npy")
+
+
+def run_main(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        clutter_mnist_scale.main(argv)
+    return stop.value.code, capsys.readouterr().err
+
+
+def test_clutter_that_cannot_fit_stops_with_one_line(tmp_path, capsys):
+    argv = ["--source", "bundled", "--digits", "4", "--splits", "test", "--num_clutter", "40", "--clutter_size", "28"]
+    code, err = run_main([*argv, "--datapath", str(tmp_path)], capsys)
+    assert code == 2 and "the clutter does not fit" in err and "--num_clutter" in err and "Traceback" not in err
+
+
+def test_full_disk_names_the_file(tmp_path, capsys, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full_disk)
+    code, err = run_main(["--source", "bundled", "--digits", "4", "--splits", "test", "--datapath", str(tmp_path)], capsys)
+    data_path = os.path.join(str(tmp_path), "test", "moreclutter", "4_moreclutter_data.npy")
+    assert code == 2 and f"cannot write {data_path}: No space left on device" in err
+    assert os.listdir(os.path.dirname(data_path)) == []  # no temporary left behind
+
+
+def test_source_without_the_requested_digit(tmp_path, capsys):
+    write_tiny_raw_mnist(str(tmp_path / "mnist"), num_test=5)  # test labels 0..4 only
+    argv = ["--source", "torchvision", "--no_download", "--mnist_root", str(tmp_path / "mnist"), "--datapath", str(tmp_path / "out")]
+    code, err = run_main([*argv, "--digits", "3", "7"], capsys)
+    assert code == 2 and "the test split of the MNIST source" in err and "has no images of digit(s) [7]" in err
+    assert not os.path.exists(tmp_path / "out" / "train" / "moreclutter" / "3_moreclutter_data.npy")
+
+
+@pytest.mark.parametrize("delay", [0.2, 1.5])
+def test_ctrl_c_gives_one_line(tmp_path, delay):
+    """While the imports load (0.2 s) or while MNIST loads and the clutter is made (1.5 s)."""
+    proc = subprocess.Popen([sys.executable, "clutter_mnist_scale.py", "--source", "bundled", "--datapath", str(tmp_path)],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err

@@ -13,7 +13,7 @@ import torch
 
 from conftest import ROOT, load_script, write_synthetic_split
 from models import Net
-from utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from utils.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
 JOINT = "train-joint.py"
@@ -44,6 +44,16 @@ def read_metrics(run_dir):
         (["--num_act", "11"], "--num_act must be in 2..10"),
         (["--pooling_mode", "max"], "invalid choice: 'max'"),
         (["--val_split", "1.5"], "--val_split must be in [0, 1)"),
+        (["--lr", "nan"], "--lr must be a finite number > 0"),
+        (["--lr", "inf"], "--lr must be a finite number > 0"),
+        (["--lr_ag", "NaN"], "--lr_ag must be a finite number > 0"),
+        (["--margin", "-1"], "--margin must be a finite number >= 0"),
+        (["--seed", "-1"], "--seed must be in 0..4294967295"),
+        (["--seed", str(2**70)], "--seed must be in 0..4294967295"),
+        (["--min_box_side", "85"], "--min_box_side must be at most the image side 84"),
+        (["--pooling_size", "100000"], "--pooling_size must be at most the image side 84"),
+        (["--overwrite", "1", "--resume", "1"], "--overwrite 1 replaces a run"),
+        (["--overwrite", "1", "--evaluate", "1"], "--overwrite 1 replaces a run"),
     ],
 )
 def test_bad_flags_exit_with_one_line(flags, message, capsys, tmp_path):
@@ -62,6 +72,52 @@ def test_missing_and_malformed_data(tmp_path, capsys):
     np.save(folder / "4_moreclutter_label.npy", np.zeros((4, 4)))
     code, err = run_main(JOINT, ["--datapath", str(tmp_path / "d"), "--saveroot", str(tmp_path), *FAST], capsys)
     assert code == 1 and "malformed data for digit 4 (test)" in err
+
+
+@pytest.mark.parametrize("script", [PRETRAIN, JOINT])
+@pytest.mark.parametrize("label, problem", [([np.nan, 3, 28, 28], "is not finite"), ([70, 3, 28, 28], "ends outside the image")])
+def test_bad_labels_stop_at_load_with_one_line(script, label, problem, tmp_path, capsys):
+    """Pretraining used to hang on such labels (box sampling never succeeds), joint training to segfault."""
+    datapath = str(tmp_path / "d")
+    write_synthetic_split(datapath, 4, "train", 8)
+    write_synthetic_split(datapath, 4, "test", 8)
+    label_path = os.path.join(datapath, "train", "moreclutter", "4_moreclutter_label.npy")
+    labels = np.load(label_path).astype(np.float64)
+    labels[2] = label
+    np.save(label_path, labels)
+    code, err = run_main(script, ["--datapath", datapath, "--saveroot", str(tmp_path), *FAST], capsys)
+    assert code == 1 and err.count("\n") == 1 and f"{label_path}: row 2," in err and problem in err
+
+
+@pytest.mark.parametrize("script, split", [(PRETRAIN, "train"), (PRETRAIN, "test"), (JOINT, "train"), (JOINT, "test")])
+def test_empty_split_stops_with_one_line(script, split, tmp_path, capsys):
+    datapath = str(tmp_path / "d")
+    for each in ("train", "test"):
+        write_synthetic_split(datapath, 4, each, 0 if each == split else 8)
+    code, err = run_main(script, ["--datapath", datapath, "--saveroot", str(tmp_path), *FAST], capsys)
+    assert code == 1 and f"{split}/moreclutter/4_moreclutter_data.npy holds no images" in err
+
+
+def test_pretrained_with_other_pooling_mode_is_refused(synthetic_data, tmp_path, capsys):
+    common = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--epochs", "1", "--max_batches", "1", *FAST]
+    load_script(PRETRAIN).main([*common, "--savename", "pre", "--pooling_mode", "align"])
+    best = str(tmp_path / "pre" / "best.pth.tar")
+    state = torch.load(best, weights_only=True)
+    assert state["pooling_mode"] == "align" and state["pooling_size"] == 3
+    code, err = run_main(JOINT, [*common, "--pretrained", "pre/best.pth.tar", "--pooling_mode", "pool"], capsys)
+    assert code == 1 and "was trained with --pooling_mode align; this run has --pooling_mode pool" in err
+    original = {key: state[key] for key in ("epoch", "state_dict", "acc")}  # the original's checkpoints lack the key
+    torch.save(original, str(tmp_path / "original.pth.tar"))
+    assert load_weights(Net(3, "pool"), str(tmp_path / "original.pth.tar"), "net")["epoch"] == 0
+
+
+def test_ctrl_c_while_the_script_starts_gives_one_line(synthetic_data, tmp_path):
+    proc = subprocess.Popen(joint_command(synthetic_data, str(tmp_path), "early"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # torch is still loading
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
 
 
 def test_checkpoint_errors(synthetic_data, tmp_path, capsys):
@@ -192,6 +248,23 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_data
     load_script(PRETRAIN).main([*common, "--epochs", "1"])
     best = str(tmp_path / "cluttermnist_pretrain" / "best.pth.tar")
     before = open(best, "rb").read()
-    code, err = run_main(PRETRAIN, [*common, "--epochs", "2", "--lr", "1e30"], capsys)
+    code, err = run_main(PRETRAIN, [*common, "--epochs", "2", "--lr", "1e30", "--overwrite", "1"], capsys)
     assert code == 1 and "loss is not finite at epoch 0, batch" in err and "Traceback" not in err
-    assert open(best, "rb").read() == before
+    assert open(best, "rb").read() == before  # the replaced run is moved back: the failed one wrote nothing
+    assert sorted(os.listdir(tmp_path)) == ["cluttermnist_pretrain", "data"]
+
+
+def test_out_of_memory_gives_one_line(tmp_path, capsys, monkeypatch):
+    script = load_script(PRETRAIN)
+
+    def allocate(args, run_dir):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+
+    monkeypatch.setattr(script, "run", allocate)
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--saveroot", str(tmp_path), *FAST])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and err.startswith("error: out of memory (") and "smaller --batch_size" in err
+    monkeypatch.setattr(script, "run", lambda args, run_dir: 1 / 0)  # a bug stays a traceback
+    with pytest.raises(ZeroDivisionError):
+        script.main(["--saveroot", str(tmp_path), *FAST])

@@ -1,9 +1,13 @@
 """The one argument parser of both training scripts: the original's flags plus the project's own."""
 
 import argparse
+import math
 import os
 
 from utils.actions import NUM_ACTIONS_SUPPORTED
+from utils.data import IMAGE_SIZE
+
+MAX_SEED = 2**32 - 1  # numpy's limit; the scripts also seed torch with --seed + 1
 
 
 def none_or_int(text):
@@ -54,7 +58,7 @@ def get_parser(description=None):
     add = own.add_argument
     add("--datapath", default=os.path.join("data", "Synthesis_mnist"), help="cluttered-MNIST folder")
     add("--saveroot", default="results", help="runs live in <saveroot>/<savename>")
-    add("--seed", type=int, default=0, help="seed of every random stream")
+    add("--seed", type=int, default=0, help=f"seed of every random stream, 0..{MAX_SEED}")
     add("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the main process)")
     add("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when available")
     add("--wandb_project", default="ordinal-localization", help="wandb project")
@@ -71,6 +75,9 @@ def get_parser(description=None):
     add("--visualize", type=int, default=0, help="--evaluate 1: draw the trajectories of this many test images")
     add("--resume", type=int, default=0, choices=[0, 1],
         help="1: continue the run in <saveroot>/<savename> from its resume.pth.tar (a fresh start when there is none)")
+    add("--overwrite", type=int, default=0, choices=[0, 1],
+        help="1: replace the run in <saveroot>/<savename>; the old run is moved to <savename>.old-<timestamp> "
+             "(0: refuse to start in a folder that holds a run)")
     add("--val_split", type=float, default=0.0,
         help="hold out this seeded fraction of the training images to choose the best checkpoint and stop early "
              "(0: the original's protocol, chosen on the test split)")
@@ -104,8 +111,20 @@ def check_args(parser, args):
     if args.hidden_size is not None and args.hidden_size < 1:
         parser.error(f"--hidden_size must be >= 1 or None, got {args.hidden_size}")
     for name in ("lr", "lr_ag"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name} must be > 0, got {getattr(args, name)}")
+        if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):  # `<= 0` lets NaN through
+            parser.error(f"--{name} must be a finite number > 0, got {getattr(args, name)}")
+    if not (math.isfinite(args.margin) and args.margin >= 0):
+        parser.error(f"--margin must be a finite number >= 0, got {args.margin}")
+    for name in ("lamb", "lamb_ent"):
+        if not math.isfinite(getattr(args, name)):
+            parser.error(f"--{name} must be a finite number, got {getattr(args, name)}")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
+    for name in ("min_box_side", "pooling_size"):
+        if getattr(args, name) > IMAGE_SIZE:
+            parser.error(f"--{name} must be at most the image side {IMAGE_SIZE}, got {getattr(args, name)}")
+    if args.overwrite and (args.resume or args.evaluate):
+        parser.error("--overwrite 1 replaces a run; it cannot be combined with --resume 1 or --evaluate 1")
     if not 0 <= args.gamma <= 1:
         parser.error(f"--gamma must be in [0, 1], got {args.gamma}")
     if args.patience < 0 or args.workers < 0 or args.max_batches < 0:

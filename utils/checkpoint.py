@@ -13,6 +13,10 @@ NUMPY_SCALAR_GLOBALS = [np._core.multiarray.scalar if hasattr(np, "_core") else 
                         type(np.dtype(np.float64)), type(np.dtype(np.float32)), type(np.dtype(np.int64))]
 
 
+# recorded in a net's checkpoints: RoIAlign and RoIPool nets have state_dicts of identical shapes
+POOLING_KEYS = ("pooling_mode", "pooling_size")
+
+
 class CheckpointError(Exception):
     """A checkpoint that is missing, unreadable or does not fit the model; one-line message."""
 
@@ -42,6 +46,10 @@ def load_checkpoint(path, required=("state_dict",)):
 def load_weights(module, path, what="model"):
     """Loads a checkpoint's `state_dict` into `module` strictly; mismatches give one clear line."""
     state = load_checkpoint(path)
+    for key in POOLING_KEYS:  # checkpoints without the key (the original's) load as before
+        if key in state and hasattr(module, key) and state[key] != getattr(module, key):
+            raise CheckpointError(f"{path} was trained with --{key} {state[key]}; this run has --{key} {getattr(module, key)} "
+                                  f"(use the same --{key})")
     try:
         module.load_state_dict(state["state_dict"], strict=True)
     except RuntimeError as error:
@@ -55,7 +63,9 @@ def load_weights(module, path, what="model"):
 
 
 def model_checkpoint(epoch, model, acc, **extra):
-    """The original's checkpoint dict `{'epoch', 'state_dict', 'acc'}` plus optional plain extras."""
+    """The original's checkpoint dict `{'epoch', 'state_dict', 'acc'}` plus optional plain extras; a net's
+    checkpoint also records its `pooling_mode` and `pooling_size`."""
     state = {"epoch": int(epoch), "state_dict": model.state_dict(), "acc": float(acc)}
+    state.update({key: getattr(model, key) for key in POOLING_KEYS if hasattr(model, key)})
     state.update(extra)
     return state

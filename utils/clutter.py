@@ -18,6 +18,10 @@ CLUTTER_SIZE = 6
 MAX_LOCATION_TRIES = 10_000
 
 
+class ClutterDoesNotFit(RuntimeError):
+    """Some canvas has no all-zero region left for the next fragment."""
+
+
 def data_files(datapath, digit, split):
     """Paths of one digit's `(data, label)` npy pair in the original layout
     `<datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy`."""
@@ -64,7 +68,7 @@ def find_empty_spots(canvases, rng, size):
         pending = pending[occupied]
         if len(pending) == 0:
             return corners
-    raise RuntimeError(f"no all-zero {size}x{size} region found in {MAX_LOCATION_TRIES} tries for {len(pending)} canvases")
+    raise ClutterDoesNotFit(f"no all-zero {size}x{size} region found in {MAX_LOCATION_TRIES} tries for {len(pending)} canvases")
 
 
 def place_digits(digits, rng, canvas=CANVAS_SIDE):

@@ -1,5 +1,6 @@
 """Cluttered-MNIST dataset (SPEC §2) and batch loading."""
 
+import hashlib
 import os
 
 import numpy as np
@@ -38,12 +39,40 @@ def load_arrays(datapath, digit, split):
             f"malformed data for digit {digit} ({split}): images {images.shape}, labels {labels.shape}; "
             f"expected (N, 84, 84) and (N, 4); regenerate with: {hint}"
         )
-    if images.dtype != np.uint8:
-        # float64 files of the original: whole numbers in 0..255, so uint8 is lossless
-        images = np.asarray(images)
-        if images.size and (images.min() < 0 or images.max() > 255 or not np.array_equal(images, np.round(images))):
-            raise DataError(f"{data_path}: pixel values must be whole numbers in 0..255; regenerate with: {hint}")
+    if images.shape[0] == 0:
+        raise DataError(f"{data_path} holds no images; regenerate with: {hint}")
+    check_pixels(images, data_path, hint)
+    check_labels(labels, label_path, hint)
     return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.float64)
+
+
+def check_pixels(images, data_path, hint):
+    """Pixels must be whole numbers in 0..255 (uint8, or the original's float64)."""
+    if images.dtype.kind not in "iuf":  # bool, complex, strings: not pixel values
+        raise DataError(f"{data_path}: pixel values must be whole numbers in 0..255, got dtype {images.dtype}; regenerate with: {hint}")
+    if images.dtype != np.uint8:
+        # float64 files of the original: whole numbers in 0..255, so uint8 is lossless (NaN fails the equality)
+        if images.min() < 0 or images.max() > 255 or not np.array_equal(images, np.round(images)):
+            raise DataError(f"{data_path}: pixel values must be whole numbers in 0..255; regenerate with: {hint}")
+
+
+def check_labels(labels, label_path, hint):
+    """Every label `[x, y, w, h]` must be a finite, non-empty box inside the 84x84 image; otherwise
+    DataError naming the file, the first bad row and what is wrong with it."""
+    if labels.dtype.kind not in "iuf":
+        raise DataError(f"{label_path}: labels must be numbers [x, y, w, h], got dtype {labels.dtype}; regenerate with: {hint}")
+    x, y, w, h = labels.astype(np.float64).T
+    problems = (  # in this order per row; NaN compares False, so the finiteness rule comes first
+        (~np.isfinite(labels).all(axis=1), "is not finite (NaN or inf)"),
+        ((x < 0) | (y < 0), "starts outside the image (x or y < 0)"),
+        ((w < 1) | (h < 1), "is empty (width or height < 1)"),
+        ((x + w > IMAGE_SIZE) | (y + h > IMAGE_SIZE), f"ends outside the image (x + w or y + h > {IMAGE_SIZE})"),
+    )
+    bad = [(int(np.argmax(mask)), what) for mask, what in problems if mask.any()]
+    if bad:
+        row, what = min(bad, key=lambda item: item[0])  # the first bad row, with its first problem
+        raise DataError(f"{label_path}: row {row}, label [x, y, w, h] = {labels[row].tolist()}, {what}; "
+                        f"labels must be boxes inside the {IMAGE_SIZE}x{IMAGE_SIZE} image; regenerate with: {hint}")
 
 
 def normalize(images_uint8):
@@ -108,6 +137,19 @@ def split_train_val(count, fraction, seed):
     if fraction > 0 and not 0 < val_count < count:
         raise DataError(f"--val_split {fraction} leaves no training or no validation images out of {count}")
     return order[val_count:].sort().values, order[:val_count].sort().values
+
+
+def data_fingerprint(loaders):
+    """sha256 (first 16 hex digits) of the images and targets a run's loaders serve, in split order:
+    a resumed run may read its data from another folder, but not other data."""
+    digest = hashlib.sha256()
+    for name in ("train", "val", "test"):
+        if loaders.get(name) is not None:
+            dataset = loaders[name].dataset
+            digest.update(name.encode())
+            digest.update(dataset.images.contiguous().numpy())
+            digest.update(dataset.targets.contiguous().numpy())
+    return digest.hexdigest()[:16]
 
 
 def build_loaders(args, device, shuffle_generator):

@@ -6,6 +6,8 @@ import netrc
 import os
 import sys
 
+from utils.files import append_line, write_atomically
+
 WANDB_MODES = ("online", "offline", "disabled")
 
 
@@ -71,13 +73,24 @@ class RunLogger:
         return None
 
     def drop_epochs_from(self, epoch):
-        """Forgets metrics.jsonl records of epochs >= `epoch` (a resumed run logs them again)."""
+        """Forgets metrics.jsonl records of epochs >= `epoch` (a resumed run logs them again) and
+        unreadable lines (a record cut short by a full disk); rewrites the file atomically."""
         if not os.path.isfile(self.metrics_path):
             return
-        with open(self.metrics_path) as stream:
-            kept = [line for line in stream if line.strip() and json.loads(line).get("epoch", -1) < epoch]
-        with open(self.metrics_path, "w") as stream:
-            stream.writelines(kept)
+        with open(self.metrics_path, "rb") as stream:
+            lines = stream.read().decode("utf-8", errors="replace").splitlines()
+        kept, unreadable = [], []
+        for number, line in enumerate(lines, 1):
+            epoch_of_line = record_epoch(line)
+            if epoch_of_line is None:
+                unreadable += [number] if line.strip() else []
+            elif epoch_of_line < epoch:
+                kept.append(line + "\n")
+        if unreadable:
+            warn(f"{self.metrics_path}: dropped {len(unreadable)} unreadable line(s) (line {', '.join(map(str, unreadable[:5]))}; "
+                 f"a record cut short, e.g. by a full disk)")
+        if len(kept) != len(lines):
+            write_atomically(self.metrics_path, lambda stream: stream.write("".join(kept).encode()))
 
     def log(self, metrics, step):
         """metrics: name -> float (SPEC names), or the path of a PNG (logged to wandb as an image).
@@ -90,8 +103,7 @@ class RunLogger:
                 record[name] = float(value)
             elif isinstance(value, str):
                 record[name] = value
-        with open(self.metrics_path, "a") as stream:
-            stream.write(json.dumps(record) + "\n")
+        append_line(self.metrics_path, json.dumps(record))
         if self.run is not None:
             import wandb
 
@@ -111,6 +123,16 @@ class RunLogger:
         if self.run is not None:
             self.run.finish()
             self.run = None
+
+
+def record_epoch(line):
+    """The epoch of one metrics.jsonl line, or None when the line is not a readable record."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    epoch = record.get("epoch") if isinstance(record, dict) else None
+    return epoch if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) else None
 
 
 def format_metrics(metrics):

@@ -2,13 +2,14 @@
 
 import os
 import random
-import signal
 import sys
 
 import numpy as np
 import torch
 
-from utils.files import ensure_writable_folder
+from utils.files import describe_os_error
+from utils.runfolder import RunFolder, RunFolderError, check_data_fingerprint, run_files
+from utils.startup import interrupt_on_sigterm
 
 
 def seed_everything(seed):
@@ -66,14 +67,18 @@ def current_lr(optimizer):
     return optimizer.param_groups[0]["lr"]
 
 
-def run_folder(saveroot, savename, default_name):
-    """Creates `<saveroot>/<savename or default_name>`; an unwritable folder is a clear error."""
-    path = os.path.join(saveroot, savename or default_name)
-    try:
-        ensure_writable_folder(path)
-    except OSError as error:
-        raise OSError(f"cannot write to the run folder {path}: {error.strerror}") from None
-    return path
+def run_folder_path(saveroot, savename, default_name):
+    """`<saveroot>/<savename or default_name>`, normalised."""
+    return os.path.normpath(os.path.join(saveroot, savename or default_name))
+
+
+def run_mode(args):
+    """How a script uses its run folder (see utils/runfolder.py)."""
+    if args.evaluate:
+        return "evaluate"
+    if args.resume:
+        return "resume"
+    return "overwrite" if args.overwrite else "fresh"
 
 
 def fail(message, code=1):
@@ -82,19 +87,24 @@ def fail(message, code=1):
     raise SystemExit(code)
 
 
-def interrupt_on_sigterm():
-    """SIGTERM (a scheduler's kill) behaves like Ctrl-C: a KeyboardInterrupt the script catches."""
-
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, raise_interrupt)
-
-
-def interrupted_message(run_dir):
+def interrupted_message(run_dir, evaluating=False):
     """The line printed when a run is stopped by Ctrl-C or SIGTERM."""
-    return (f"interrupted: the state after the last complete epoch is in {os.path.join(run_dir, 'resume.pth.tar')}; "
-            f"continue with the same command plus --resume 1")
+    if run_dir is None or evaluating:
+        return "interrupted"
+    resume_file = os.path.join(run_dir, "resume.pth.tar")
+    if os.path.isfile(resume_file):
+        return (f"interrupted: the state after the last complete epoch is in {resume_file}; "
+                f"continue with the same command plus --resume 1")
+    if run_files(run_dir):
+        return "interrupted before the first epoch ended (nothing to resume yet); start again with the same command plus --resume 1"
+    return "interrupted before the first epoch ended (nothing to resume yet); start again with the same command"
+
+
+def out_of_memory(error):
+    """True for the errors of a failed CPU or CUDA allocation (e.g. a huge --batch_size)."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
 
 
 class RunContext:
@@ -102,7 +112,7 @@ class RunContext:
     resume state (with --resume 1) and the logger (continuing the resumed wandb run)."""
 
     def __init__(self, args, run_dir, job_type):
-        from utils.data import build_loaders
+        from utils.data import build_loaders, data_fingerprint
         from utils.logging import RunLogger
         from utils.resume import read_resume
 
@@ -118,28 +128,38 @@ class RunContext:
                            "eval": make_generator(self.device, args.seed + 2)}
         self.loaders = build_loaders(args, self.device, self.generators["shuffle"])
         self.resume = read_resume(run_dir, args) if args.resume and not args.evaluate else None
+        if not args.evaluate:
+            check_data_fingerprint(run_dir, data_fingerprint(self.loaders), resuming=self.resume is not None)
         if args.resume and self.resume is None and not args.evaluate:
             print(f"--resume 1: no resume state in {run_dir}; starting from scratch")
         run_id = self.resume["progress"].get("wandb_id") if self.resume else None
         self.logger = RunLogger(run_dir, vars(args), args.wandb_project, args.wandb_mode, job_type=job_type, run_id=run_id)
 
 
-def script_main(argv, description, default_savename, run):
-    """Entry point of a training script: parses flags, makes the run folder and calls
-    `run(args, run_dir)`; expected failures become one line on stderr (exit 1), Ctrl-C and
-    SIGTERM a resume hint (exit 130)."""
+def script_main(argv, description, default_savename, run, script):
+    """Entry point of a training script: parses flags, opens the run folder (utils/runfolder.py) and
+    calls `run(args, run_dir)`; expected failures become one line on stderr (exit 1), Ctrl-C and
+    SIGTERM a resume hint (exit 130). `script`: the script's file name, recorded as the folder's owner."""
     from utils.args import parse_args
     from utils.checkpoint import CheckpointError
     from utils.data import DataError
     from utils.engine import NonFiniteLoss
 
-    args = parse_args(argv, description=description)
-    interrupt_on_sigterm()
-    run_dir = None
+    run_dir, evaluating = None, False
     try:
-        run_dir = run_folder(args.saveroot, args.savename, default_savename)
-        return run(args, run_dir)
-    except (DataError, CheckpointError, NonFiniteLoss, OSError) as error:
+        interrupt_on_sigterm()  # replaces quiet_ctrl_c: from here on the script catches both
+        args = parse_args(argv, description=description)
+        evaluating = bool(args.evaluate)
+        run_dir = run_folder_path(args.saveroot, args.savename, default_savename)
+        with RunFolder(run_dir, script, run_mode(args)) as run_dir:
+            return run(args, run_dir)
+    except (DataError, CheckpointError, NonFiniteLoss, RunFolderError) as error:
         fail(str(error))
+    except OSError as error:
+        fail(describe_os_error(error))
     except KeyboardInterrupt:
-        fail(interrupted_message(run_dir or args.saveroot), code=130)
+        fail(interrupted_message(run_dir, evaluating), code=130)
+    except (MemoryError, RuntimeError) as error:
+        if not out_of_memory(error):
+            raise
+        fail(f"out of memory ({str(error).splitlines()[0][:200]}); try a smaller --batch_size or --pooling_size")
