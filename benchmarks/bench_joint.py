@@ -27,6 +27,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import utils.engine  # noqa: E402
+from utils.config import JointConfig, Precision, RolloutConfig  # noqa: E402
+from utils.runtime import make_optimizer  # noqa: E402
 from common import (  # noqa: E402
     IMAGE_SIZE,
     add_data_flags,
@@ -63,6 +65,8 @@ def net_targets(net, agent, optimizers):
         (net, "features", "backbone"),
         (net, "embed", "head"),
         (agent, "forward", "agent"),
+        (agent, "step", "agent"),
+        (agent, "sequence_logits", "agent"),
         (torch.Tensor, "backward", "backward"),
         *[(optimizer, "step", "optimizer step") for optimizer in optimizers],
     ]
@@ -170,6 +174,7 @@ def get_parser():
     add("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA if present (default auto)")
     add("--lr", type=float, default=0.001, help="net SGD learning rate, momentum 0.9 (default 0.001)")
     add("--lr_ag", type=float, default=0.001, help="agent Adam learning rate (default 0.001)")
+    add("--amp", default="none", choices=["none", "bf16"], help="the project's recipe under bf16 autocast (default none)")
     add_data_flags(parser)
     return parser
 
@@ -178,11 +183,10 @@ def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
     device = pick_device(parser, args)
-    # the fields joint_batch reads; the rest at the original's defaults (SPEC §8), embedding reward
-    engine_args = argparse.Namespace(
-        seq_len=args.seq_len, num_act=args.num_act, min_box_side=args.min_box_side, norm=0, reward="embed",
-        sign=0, sparse=0, gamma=0.99, lamb_ent=1.0, margin=0.0, lamb=1.0,
-    )
+    # the original's defaults but for the rollout's shape, embedding reward
+    config = JointConfig(rollout=RolloutConfig(args.seq_len, args.num_act, args.min_box_side, precision=Precision(args.amp)))
+    original_args = argparse.Namespace(seq_len=args.seq_len, min_box_side=args.min_box_side, sign=0, sparse=0, gamma=config.gamma,
+                                       lamb_ent=config.lamb_ent, margin=config.margin, lamb=config.lamb)
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -192,17 +196,18 @@ def main(argv=None):
     agent = Agent(dim=512, num_act=args.num_act, hidden_size=args.hidden_size).to(device).train()
     models = {"original": (net, agent), "project": (copy.deepcopy(net), copy.deepcopy(agent))}
     optimizers = {
-        name: (torch.optim.SGD(n.parameters(), lr=args.lr, momentum=0.9), torch.optim.Adam(a.parameters(), lr=args.lr_ag))
-        for name, (n, a) in models.items()
+        "original": (torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9), torch.optim.Adam(agent.parameters(), lr=args.lr_ag)),
+        "project": (make_optimizer("SGD", models["project"][0].parameters(), args.lr),
+                    make_optimizer("Adam", models["project"][1].parameters(), args.lr_ag)),
     }
     this_module = sys.modules[__name__]
     steps = {
-        "original": lambda: original_iteration(*models["original"], optimizers["original"], images, targets, engine_args, rng),
-        "project": lambda: project_iteration(*models["project"], optimizers["project"], images, targets, engine_args, generator),
+        "original": lambda: original_iteration(*models["original"], optimizers["original"], images, targets, original_args, rng),
+        "project": lambda: project_iteration(*models["project"], optimizers["project"], images, targets, config, generator),
     }
     targets_of = {
         "original": lambda: net_targets(*models["original"], optimizers["original"]) + [(this_module, "python_actor_step", "actor")],
-        "project": lambda: net_targets(*models["project"], optimizers["project"]) + [(Actor, "takeaction", "actor")],
+        "project": lambda: net_targets(*models["project"], optimizers["project"]) + [(Actor, "step", "actor")],
     }
 
     records = interleaved_records(steps, targets_of, device, shares, args.warmup, args.repeats)
@@ -211,7 +216,7 @@ def main(argv=None):
 
 def print_report(args, device, source, records):
     print_header(device, source)
-    print(f"batch {args.batch_size}, seq_len {args.seq_len}, hidden {args.hidden_size}, num_act {args.num_act}, "
+    print(f"batch {args.batch_size}, seq_len {args.seq_len}, hidden {args.hidden_size}, num_act {args.num_act}, amp {args.amp}, "
           f"pooling {args.pooling_size} ({args.pooling_mode}); median of {args.repeats} iterations after {args.warmup} warm-up")
     print("outside net = iteration time not in Net.features / Net.embed / Agent forward, backward or optimizer.step")
     print_table(records, args.batch_size, "s/iter", ("actor", "actor share", 7), ("actor", *NET_PHASES))

@@ -26,6 +26,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import utils.engine  # noqa: E402
+from utils.config import Precision, PretrainConfig  # noqa: E402
+from utils.runtime import make_optimizer  # noqa: E402
 from common import IMAGE_SIZE, add_data_flags, interleaved_records, load_batch, pick_device, print_header, print_table, python_iou  # noqa: E402
 from models import Net  # noqa: E402
 from utils.ordinal import ordinal_terms  # noqa: E402
@@ -122,6 +124,7 @@ def main(argv=None):
     parser.add_argument("--pooling_mode", default="align", choices=["align", "pool"], help="default align")
     parser.add_argument("--margin", type=float, default=0.0, help="triplet margin (default 0.0)")
     parser.add_argument("--lr", type=float, default=0.001, help="SGD learning rate, momentum 0.9 (default 0.001)")
+    parser.add_argument("--amp", default="none", choices=["none", "bf16"], help="the project's recipe under bf16 autocast (default none)")
     add_data_flags(parser)
     args = parser.parse_args(argv)
     device = pick_device(parser, args)
@@ -132,8 +135,9 @@ def main(argv=None):
     images, targets, source = load_batch(args, device, torch.Generator().manual_seed(args.seed))
     net = Net(pooling_size=args.pooling_size, pooling_mode=args.pooling_mode).to(device).train()
     nets = {"original": net, "project": copy.deepcopy(net)}
-    optimizers = {name: torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9) for name, model in nets.items()}
-    engine_args = argparse.Namespace(max_batches=0, norm=0, margin=args.margin, log_interval=10)
+    optimizers = {"original": torch.optim.SGD(nets["original"].parameters(), lr=args.lr, momentum=0.9),
+                  "project": make_optimizer("SGD", nets["project"].parameters(), args.lr)}
+    engine_args = PretrainConfig(margin=args.margin, precision=Precision(args.amp))
     this_module = sys.modules[__name__]
     steps = {
         "original": lambda: original_step(nets["original"], optimizers["original"], images, targets, rng, args.margin),
@@ -141,7 +145,7 @@ def main(argv=None):
     }
     targets_of = {
         "original": lambda: net_targets(nets["original"], optimizers["original"]) + [(this_module, "python_ordinal_boxes", "box sampling")],
-        "project": lambda: net_targets(nets["project"], optimizers["project"]) + [(utils.engine, "sample_ordinal_boxes", "box sampling")],
+        "project": lambda: net_targets(nets["project"], optimizers["project"]) + [(utils.engine, "draw_ordinal_boxes", "box sampling")],
     }
 
     records = interleaved_records(steps, targets_of, device, shares, args.warmup, args.repeats)
@@ -150,7 +154,7 @@ def main(argv=None):
 
 def print_report(args, device, source, records):
     print_header(device, source)
-    print(f"batch {args.batch_size}, pooling {args.pooling_size} ({args.pooling_mode}), median of {args.repeats} steps after {args.warmup} warm-up steps")
+    print(f"batch {args.batch_size}, pooling {args.pooling_size} ({args.pooling_mode}), amp {args.amp}, median of {args.repeats} steps after {args.warmup} warm-up steps")
     print("outside net = step time not spent in Net.features / Net.embed forward, backward or optimizer.step")
     print_table(records, args.batch_size, "s/step", ("box sampling", "sampling share", 13), ("box sampling", *NET_PHASES))
 

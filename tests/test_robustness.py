@@ -17,7 +17,9 @@ from utils.checkpoint import CheckpointError, load_checkpoint, load_weights, sav
 
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
 JOINT = "train-joint.py"
-FAST = ["--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "disabled"]
+# --device cpu: tests that compare runs bit for bit run on the CPU (CUDA's RoIAlign backward adds
+# atomically); tests/test_cuda.py covers CUDA, with --deterministic 1 where it compares runs.
+FAST = ["--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "disabled", "--device", "cpu"]
 
 
 def run_main(script, argv, capsys):
@@ -148,6 +150,7 @@ def test_unwritable_output_folder(synthetic_data, tmp_path, capsys):
 
 
 def test_wandb_failure_falls_back_to_offline(synthetic_data, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("wandb")
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, so no API key
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     flags = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--epochs", "1", "--max_batches", "1"]
@@ -202,11 +205,16 @@ def joint_command(datapath, saveroot, savename, *extra):
             "--seq_len", "4", "--hidden_size", "8", "--num_act", "10", "--freeze", "0", "--epochs", "5", "--seed", "7", *FAST, *extra]
 
 
-def test_sigkill_mid_run_then_resume_matches_uninterrupted(synthetic_data, tmp_path):
+CUDA_DETERMINISTIC = pytest.param(["--device", "cuda", "--deterministic", "1"], id="cuda-deterministic",
+                                   marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))
+
+
+@pytest.mark.parametrize("device_flags", [pytest.param([], id="cpu"), CUDA_DETERMINISTIC])
+def test_sigkill_mid_run_then_resume_matches_uninterrupted(synthetic_data, tmp_path, device_flags):
     saveroot = str(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(joint_command(synthetic_data, saveroot, "straight"), check=True, capture_output=True, env=env)
-    victim = subprocess.Popen(joint_command(synthetic_data, saveroot, "killed"), stdout=subprocess.DEVNULL,
+    subprocess.run(joint_command(synthetic_data, saveroot, "straight", *device_flags), check=True, capture_output=True, env=env)
+    victim = subprocess.Popen(joint_command(synthetic_data, saveroot, "killed", *device_flags), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=env)
     resume_file = os.path.join(saveroot, "killed", "resume.pth.tar")
     deadline = time.time() + 120
@@ -219,7 +227,8 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(synthetic_data, tmp_p
     victim.wait()
     killed_at = load_checkpoint(resume_file, ("epoch",))["epoch"]
     assert killed_at < 4
-    done = subprocess.run(joint_command(synthetic_data, saveroot, "killed", "--resume", "1"), capture_output=True, text=True, env=env)
+    done = subprocess.run(joint_command(synthetic_data, saveroot, "killed", *device_flags, "--resume", "1"), capture_output=True, text=True,
+                          env=env)
     assert done.returncode == 0, done.stderr
     assert f"resumed after epoch {killed_at}" in done.stdout
     assert read_metrics(os.path.join(saveroot, "straight")) == read_metrics(os.path.join(saveroot, "killed"))
