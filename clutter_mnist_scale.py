@@ -1,4 +1,4 @@
-"""Generate fixed-size cluttered MNIST (SPEC §1).
+"""Generate fixed-size cluttered MNIST (docs/method.md §1).
 
 Writes <datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy: images (N, 84, 84) and labels
 (N, 4) [x, y, 28, 28], plus <datapath>/<split>/provenance.json. Example:

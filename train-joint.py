@@ -16,7 +16,7 @@ from utils.config import JointConfig, RolloutConfig
 from utils.data import ClutteredMNIST, make_loader
 from utils.engine import joint_epoch
 from utils.evaluation import digit_row, write_table
-from utils.logging import format_metrics
+from utils.logging import Histogram, format_metrics
 from utils.plots import iou_histogram, trajectory_figure
 from utils.resume import apply_resume, save_resume
 from utils.rollout import rollout
@@ -52,17 +52,20 @@ def build_models(args, device):
     return net, agent
 
 
-def test_pass(ctx, net, agent, config, loader, epoch, phase="Test"):
+def test_pass(ctx, net, agent, config, loader, epoch, phase="Test", figure=False):
     """Metrics with sampled actions (the original), plus `{phase} Loc Acc Greedy` with --greedy 1.
-    Draws come from the run's evaluation stream, never the training one."""
+    Draws come from the run's evaluation stream, never the training one. `IoU Distribution` is a
+    wandb histogram; `figure` also draws it as a PNG (slow: once per run, not per epoch)."""
     generator = ctx.generators["eval"]
     with torch.no_grad():
         metrics, extras = joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase=phase)
         if ctx.args.greedy:
             greedy, _ = joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase="Greedy", policy="greedy")
             metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
-    metrics[f"{phase} IoU Distribution"] = iou_histogram(
-        extras["pair_ious"], os.path.join(ctx.run_dir, f"iou_distribution_{phase.lower()}.png"), f"{phase}, epoch {epoch}")
+    metrics[f"{phase} IoU Distribution"] = Histogram(extras["pair_ious"])
+    if figure:
+        metrics[f"{phase} IoU Distribution Figure"] = iou_histogram(
+            extras["pair_ious"], os.path.join(ctx.run_dir, f"iou_distribution_{phase.lower()}.png"), f"{phase}, epoch {epoch}")
     return metrics
 
 
@@ -83,15 +86,18 @@ def make_updaters(args, net, agent):
     return optimizers, schedulers
 
 
-def run_epoch(ctx, net, agent, config, optimizers, epoch):
-    """Train, then evaluate on the validation split (with --val_split) and the test split."""
+def run_epoch(ctx, net, agent, config, optimizers, epoch, figure=False):
+    """Train, then evaluate on the validation split (with --val_split) and the test split; `figure`
+    (a run's last epoch) also draws the IoU distributions as PNGs."""
     metrics, extras = joint_epoch(net, agent, ctx.loaders["train"], ctx.device, ctx.generators["sampler"], config, epoch,
                                   (optimizers["net"], optimizers["agent"]))
-    metrics["Train IoU Distribution"] = iou_histogram(
-        extras["pair_ious"], os.path.join(ctx.run_dir, "iou_distribution_train.png"), f"Train, epoch {epoch}")
+    metrics["Train IoU Distribution"] = Histogram(extras["pair_ious"])
+    if figure:
+        metrics["Train IoU Distribution Figure"] = iou_histogram(
+            extras["pair_ious"], os.path.join(ctx.run_dir, "iou_distribution_train.png"), f"Train, epoch {epoch}")
     if ctx.loaders["val"] is not None:
-        metrics.update(test_pass(ctx, net, agent, config, ctx.loaders["val"], epoch, phase="Val"))
-    metrics.update(test_pass(ctx, net, agent, config, ctx.loaders["test"], epoch))
+        metrics.update(test_pass(ctx, net, agent, config, ctx.loaders["val"], epoch, phase="Val", figure=figure))
+    metrics.update(test_pass(ctx, net, agent, config, ctx.loaders["test"], epoch, figure=figure))
     return metrics
 
 
@@ -115,7 +121,9 @@ def train(ctx, net, agent, config):
         # the original logs the agent's learning rate as `learning rate`, read before the schedulers step
         rates = {"learning rate": current_lr(optimizers["agent"]),
                  "learning rate net": current_lr(optimizers["net"]) if optimizers["net"] is not None else 0.0}
-        metrics = run_epoch(ctx, net, agent, config, optimizers, epoch)
+        # the last epoch, or one after which the run stops unless it improves: draw the figures
+        last = epoch == args.epochs - 1 or progress["epochs_without_gain"] == args.patience
+        metrics = run_epoch(ctx, net, agent, config, optimizers, epoch, figure=last)
         for scheduler in schedulers.values():
             if scheduler is not None:
                 scheduler.step()
@@ -128,11 +136,12 @@ def train(ctx, net, agent, config):
             save_pair("best", epoch, net, agent, acc, run_dir)
         else:
             progress["epochs_without_gain"] += 1
-        save_pair("last", epoch, net, agent, acc, run_dir)
         save_resume(run_dir, epoch, args, modules, optimizers, schedulers, ctx.generators, {**progress, "wandb_id": logger.run_id})
         print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
         if progress["epochs_without_gain"] > args.patience:
             print(f"early stop: no gain in {selection} for {progress['epochs_without_gain']} epochs")
+    if metrics:  # the original writes the last pair once, at the end (resume.pth.tar holds every epoch's state)
+        save_pair("last", epoch, net, agent, metrics[selection], run_dir)
     print(f"best {selection} {progress['best']:.2f} -> {os.path.join(run_dir, 'best_net.pth.tar')}, best_agent.pth.tar")
     return metrics
 
@@ -175,7 +184,7 @@ def evaluate_only(ctx, net, agent, config):
     args, run_dir, logger = ctx.args, ctx.run_dir, ctx.logger
     state = load_weights(net, os.path.join(run_dir, "best_net.pth.tar"), "net")
     load_weights(agent, os.path.join(run_dir, "best_agent.pth.tar"), "agent")
-    metrics = test_pass(ctx, net, agent, config, ctx.loaders["test"], state["epoch"])
+    metrics = test_pass(ctx, net, agent, config, ctx.loaders["test"], state["epoch"], figure=True)
     rows = cross_digit_table(ctx, net, agent)
     own = next((row for row in rows if row["digit"] == args.digit), None)
     if own is not None:

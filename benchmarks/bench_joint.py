@@ -1,9 +1,9 @@
-"""Median time of one joint-training iteration (SPEC §7): the original's recipe vs the project's.
+"""Median time of one joint-training iteration (docs/method.md §7): the original's recipe vs the project's.
 
 original: separate full forward passes everywhere: f_gt = net(images, gt) with gradients; for the
 whole-image box and after each of the T steps a full net(images, boxes) without gradients (the
 backbone runs T + 1 times in the rollout); the actor applied one window at a time in Python (the
-SPEC §5 table, written out in benchmarks/common.py); rewards, REINFORCE loss, agent step; the
+docs/method.md §5 table, written out in benchmarks/common.py); rewards, REINFORCE loss, agent step; the
 ordinal pair picked per image in Python and embedded by two more full passes with gradients;
 triplet loss, backward, net step.
 project: `utils.engine.joint_batch`: one backbone pass, every box embedded from the cached
@@ -45,8 +45,8 @@ from utils.actions import Actor  # noqa: E402
 from utils.ordinal import ordinal_terms  # noqa: E402
 from utils.rl import policy_loss, step_rewards  # noqa: E402
 
-START_WINDOW = [0, 0, IMAGE_SIZE, IMAGE_SIZE]  # the actor's first window (SPEC §5)
-WHOLE_IMAGE_BOX = [0, 0, IMAGE_SIZE - 1, IMAGE_SIZE - 1]  # f_0's box (SPEC §6)
+START_WINDOW = [0, 0, IMAGE_SIZE, IMAGE_SIZE]  # the actor's first window (docs/method.md §5)
+WHOLE_IMAGE_BOX = [0, 0, IMAGE_SIZE - 1, IMAGE_SIZE - 1]  # f_0's box (docs/method.md §6)
 # Share outside the network, how it is measured: Net.features ("backbone") and Net.embed ("head")
 # (net(images, rois) calls both), Agent.forward, every Tensor.backward and both optimisers' step are
 # wrapped with perf_counter timers (synchronised on CUDA) while one iteration runs. The share is
@@ -72,7 +72,7 @@ def net_targets(net, agent, optimizers):
     ]
 
 
-# ---- the original's per-window actor (SPEC §5) and per-item pair picking -------------------------
+# ---- the original's per-window actor (docs/method.md §5) and per-item pair picking -------------------------
 
 
 def python_actor_step(windows, actions, m, device):
@@ -127,7 +127,7 @@ def original_rollout(net, agent, images, args):
 
 
 def original_iteration(net, agent, optimizers, images, targets, args, rng):
-    """The original's joint iteration, in SPEC §7's order."""
+    """The original's joint iteration, in docs/method.md §7's order."""
     net_optimizer, agent_optimizer = optimizers
     f_gt = net(images, targets)  # with gradients
     embeddings, logits, actions, trajectories = original_rollout(net, agent, images, args)

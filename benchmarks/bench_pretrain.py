@@ -1,6 +1,6 @@
-"""Median time of one ordinal-pretraining step (SPEC §4): the original's recipe vs the project's.
+"""Median time of one ordinal-pretraining step (docs/method.md §4): the original's recipe vs the project's.
 
-original: the two ordinal boxes of every item drawn in Python (SPEC §2: a fair coin, then a
+original: the two ordinal boxes of every item drawn in Python (docs/method.md §2: a fair coin, then a
 `while True` rejection loop drawing one square box at a time with `random`, IoU in Python), then
 three full forward passes net(images, gt), net(images, box_i), net(images, box_j) (the backbone
 runs three times), the triplet loss, backward, SGD step.
@@ -51,7 +51,7 @@ def net_targets(net, optimizer):
     ]
 
 
-# ---- the original's ordinal box sampler (SPEC §2), one candidate at a time ------------------------
+# ---- the original's ordinal box sampler (docs/method.md §2), one candidate at a time ------------------------
 
 
 def python_ordinal_box(gt, rng):

@@ -1,6 +1,6 @@
 """Pieces the benchmark scripts share: phase timers, the recipe runs and report lines of
 bench_pretrain.py and bench_joint.py, their batch loader, and the plain-Python per-window actor of
-SPEC §5 that bench_actor.py and bench_joint.py time against the vectorised Actor.
+docs/method.md §5 that bench_actor.py and bench_joint.py time against the vectorised Actor.
 
 The scripts put the repo root and this folder on sys.path and import from here; this module only
 needs torch (and utils.data, imported lazily, when a batch of cluttered MNIST is loaded).
@@ -149,7 +149,7 @@ def load_batch(args, device, generator):
             print(f"note: cannot load cluttered MNIST ({error}); using random images")
     images = torch.randn(args.batch_size, 1, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
     corner = torch.randint(0, IMAGE_SIZE - DIGIT_SIDE + 1, (args.batch_size, 2), generator=generator).float()
-    targets = torch.cat([corner, corner + DIGIT_SIDE - 1], dim=1)  # 28x28 digit boxes, SPEC §1-2
+    targets = torch.cat([corner, corner + DIGIT_SIDE - 1], dim=1)  # 28x28 digit boxes, docs/method.md §1-2
     return images.to(device), targets.to(device), "random N(0, 1) images with random 28x28 target boxes"
 
 
@@ -183,11 +183,11 @@ def print_table(records, batch_size, unit, share, phase_keys):
         print(f"  {name:10s} {phases}")
 
 
-# ---- the original's per-window Python (SPEC §5 actor, IoU) --------------------------------------
+# ---- the original's per-window Python (docs/method.md §5 actor, IoU) --------------------------------------
 
 
 def python_iou(a, b):
-    """IoU of two [x1, y1, x2, y2] lists, area (x2 - x1) * (y2 - y1) (SPEC notation, no +1)."""
+    """IoU of two [x1, y1, x2, y2] lists, area (x2 - x1) * (y2 - y1) (the notation of docs/method.md, no +1)."""
     inter_w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     inter_h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = inter_w * inter_h
@@ -196,7 +196,7 @@ def python_iou(a, b):
 
 
 def reference_takeaction(window, action, m=28, W=84, H=84):
-    """One action (ids 0-9) on one integer window [x1, y1, x2, y2]: the SPEC §5 table in plain Python.
+    """One action (ids 0-9) on one integer window [x1, y1, x2, y2]: the docs/method.md §5 table in plain Python.
 
     Python floats and int() truncation, as in the original; returns the new window as a list. Written
     inline (no helper calls but the clips), so the per-window baseline costs what the original's did.
@@ -219,7 +219,7 @@ def reference_takeaction(window, action, m=28, W=84, H=84):
         y2 = int(y2 - d * bh)
     if action == 4:
         x1, y1, x2, y2 = int(x1 + d * bw / 2), int(y1 + d * bh / 2), int(x2 - d * bw / 2), int(y2 - d * bh / 2)
-    if action == 6:  # move left by 0.2 * bw; blocked: to the border, one wider than a blocked move right (SPEC §5)
+    if action == 6:  # move left by 0.2 * bw; blocked: to the border, one wider than a blocked move right (docs/method.md §5)
         s = STEP_FACTOR * bw
         x1, x2 = (int(x1 - s), int(x2 - s)) if x1 - s >= 0 else (0, bw)
     elif action == 7:  # move right
@@ -237,7 +237,7 @@ def reference_takeaction(window, action, m=28, W=84, H=84):
 
 
 def clip_axis(low, high, size, m):
-    """SPEC §5 clip of one axis (the axes never interact, so per-axis order equals the SPEC's)."""
+    """docs/method.md §5 clip of one axis (the axes never interact, so per-axis order equals the documented)."""
     if low < 0:
         shift = -low
         low, high = (low + shift, high + shift) if high + shift < size else (0, size - 1)

@@ -1,4 +1,4 @@
-"""Actor (utils/actions.py) against a plain per-window reference written from SPEC §5, and hand-checked cases."""
+"""Actor (utils/actions.py) against a plain per-window reference written from docs/method.md §5, and hand-checked cases."""
 
 import random
 
@@ -9,7 +9,7 @@ from utils.actions import ACTION_NAMES, IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SU
 
 
 def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 84, H: int = 84) -> list[int]:
-    """One action on one window, straight from the SPEC §5 table, with Python floats and int() truncation."""
+    """One action on one window, straight from the docs/method.md §5 table, with Python floats and int() truncation."""
     x1, y1, x2, y2 = window
     bw = x2 - x1
     bh = y2 - y1
@@ -66,7 +66,7 @@ def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 8
     else:
         raise ValueError(action)
 
-    # Clip, in the SPEC's order.
+    # Clip, in the documented order.
     if x1 < 0:
         shift = -x1
         if x2 + shift < W:

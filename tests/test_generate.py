@@ -1,4 +1,4 @@
-"""Tests for cluttered-MNIST generation (SPEC §1): utils/mnist.py, utils/clutter.py, clutter_mnist_scale.py."""
+"""Tests for cluttered-MNIST generation (docs/method.md §1): utils/mnist.py, utils/clutter.py, clutter_mnist_scale.py."""
 
 import errno
 import gzip

@@ -2,7 +2,7 @@
 
 An :class:`Actor` holds one integer window ``[x1, y1, x2, y2]`` per image and applies one action per
 image per step. The arithmetic reproduces the original per-window Python code bit for bit: updates
-are computed in float64 (IEEE double, like Python floats), in the order the SPEC table writes them,
+are computed in float64 (IEEE double, like Python floats), in the order the action table of docs/method.md writes them,
 and every changed coordinate is truncated toward zero, like ``int(x)`` in Python.
 
 Action ids (``ACTION_NAMES[i]`` names id ``i``)::
@@ -46,7 +46,7 @@ ACTION_NAMES = [
     "move down",
 ]
 
-# What each action does to each axis, straight from the SPEC table: row = action id, columns = (x, y).
+# What each action does to each axis, straight from the action table of docs/method.md: row = action id, columns = (x, y).
 # "low" is x1 / y1, "high" is x2 / y2; "back" moves towards 0 (left, up), "forward" towards W (right, down).
 _KEEP, _SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE, _MOVE_BACK, _MOVE_FORWARD = range(6)
 _AXIS_UPDATES = (
@@ -69,7 +69,7 @@ def _truncate(values: torch.Tensor) -> torch.Tensor:
 
 
 def shrink_amount(bw: torch.Tensor, bh: torch.Tensor, min_box_side: int) -> torch.Tensor:
-    """Shrink fraction d of SPEC §5 per window.
+    """Shrink fraction d of docs/method.md §5 per window.
 
     bw, bh: (N,) float64 sides (x2 - x1, y2 - y1) of the window before the action; must be non-zero.
     Returns (N,) float64. d is negative when a side is below m (the shrink then grows it).
@@ -120,9 +120,9 @@ def _apply_updates(lows, highs, d, updates, size):
 
 
 def _clip(low: torch.Tensor, high: torch.Tensor, size: int, min_box_side: int):
-    """SPEC §5 clip, steps in order, elementwise: low, high are (N, 2) int64, [x1, y1] and [x2, y2].
+    """docs/method.md §5 clip, steps in order, elementwise: low, high are (N, 2) int64, [x1, y1] and [x2, y2].
 
-    The x and y axes never interact, so clipping them side by side equals the SPEC's order
+    The x and y axes never interact, so clipping them side by side equals the documented order
     (x1, y1, x2, y2, x side, y side). Returns the clipped (low, high), (N, 2) int64.
     """
     # Starts before the image: shift forward if it then ends inside, else span the whole axis.

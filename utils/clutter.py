@@ -1,4 +1,4 @@
-"""Vectorised cluttered-MNIST generation (SPEC §1).
+"""Vectorised cluttered-MNIST generation (docs/method.md §1).
 
 Every step is done for the whole batch at once through flat indices into the (N, canvas, canvas)
 array: a (P,) vector of window corners plus a fixed (k*k,) offset vector addresses P windows.
@@ -52,7 +52,7 @@ def find_empty_spots(canvases, rng, size):
     """For every canvas, a random top-left (uniform in [0, canvas - size]) whose size x size region is all zero.
 
     canvases: (N, C, C) uint8. Returns (N,) int64 flat indices of the chosen corners into ``canvases``.
-    Rejection sampling as in SPEC §1, vectorised over the canvases still pending.
+    Rejection sampling as in docs/method.md §1, vectorised over the canvases still pending.
     """
     num, side, _ = canvases.shape
     flat = canvases.reshape(-1)
@@ -87,7 +87,7 @@ def place_digits(digits, rng, canvas=CANVAS_SIDE):
 
 
 def make_cluttered(digits, clutter_source, rng, num_clutter=NUM_CLUTTER, clutter_size=CLUTTER_SIZE, canvas=CANVAS_SIDE):
-    """Cluttered images of one class (SPEC §1).
+    """Cluttered images of one class (docs/method.md §1).
 
     digits: (N, 28, 28) uint8, the images of one class; clutter_source: (M, 28, 28) uint8, all images of the same
     split; rng: np.random.Generator. Each digit goes at a random x, y in [0, canvas - 28]; then ``num_clutter``

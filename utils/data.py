@@ -1,4 +1,4 @@
-"""Cluttered-MNIST dataset (SPEC §2) and batch loading."""
+"""Cluttered-MNIST dataset (docs/method.md §2) and batch loading."""
 
 import hashlib
 import os

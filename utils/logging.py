@@ -38,6 +38,13 @@ def warn(message):
     print(f"WARNING: {message}", file=sys.stderr, flush=True)
 
 
+class Histogram:
+    """Values to log as a wandb histogram (cheap enough for every epoch; not written to metrics.jsonl)."""
+
+    def __init__(self, values):
+        self.values = values.numpy().ravel() if hasattr(values, "numpy") else values
+
+
 class RunLogger:
     """Logs metric dicts to `<run_dir>/metrics.jsonl`, wandb, and one summary line per epoch."""
 
@@ -93,9 +100,9 @@ class RunLogger:
             write_atomically(self.metrics_path, lambda stream: stream.write("".join(kept).encode()))
 
     def log(self, metrics, step):
-        """metrics: name -> float (SPEC names), or the path of a PNG (logged to wandb as an image).
+        """metrics: name -> float (the original's names), or the path of a PNG (logged to wandb as an image).
 
-        Other objects (wandb tables) go to wandb only.
+        A `Histogram` goes to wandb as a histogram; other objects (wandb tables) go to wandb only.
         """
         record = {"epoch": step}
         for name, value in metrics.items():
@@ -108,7 +115,8 @@ class RunLogger:
             import wandb
 
             images = {k: wandb.Image(v) for k, v in metrics.items() if isinstance(v, str) and v.endswith(".png")}
-            self.run.log({**metrics, **images}, step=step)
+            histograms = {k: wandb.Histogram(v.values) for k, v in metrics.items() if isinstance(v, Histogram)}
+            self.run.log({**metrics, **images, **histograms}, step=step)
 
     def table(self, name, rows, step):
         """Logs a list of dicts (same keys) as a wandb Table."""

@@ -1,4 +1,4 @@
-"""Source MNIST digits for the cluttered-MNIST generator (SPEC §1).
+"""Source MNIST digits for the cluttered-MNIST generator (docs/method.md §1).
 
 Two sources:
 - ``torchvision``: the standard idx files under ``<root>/MNIST/raw/`` (60,000 train / 10,000 test),

@@ -1,4 +1,4 @@
-"""The ordinal triplet loss and its accuracy metrics (SPEC §4, §7)."""
+"""The ordinal triplet loss and its accuracy metrics (docs/method.md §4, §7)."""
 
 import torch
 import torch.nn.functional as F

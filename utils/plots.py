@@ -14,7 +14,7 @@ def save_figure(figure, path):
 
 
 def iou_histogram(pair_ious, path, title):
-    """Histogram of the IoUs of the ordinal pairs' two boxes (SPEC §7 `IoU Distribution`)."""
+    """Histogram of the IoUs of the ordinal pairs' two boxes (docs/method.md §7 `IoU Distribution`)."""
     pair_ious = np.asarray(pair_ious, dtype=np.float64).reshape(-1, 2)
     figure, axis = plt.subplots(figsize=(5, 3.2))
     bins = np.linspace(0.0, 1.0, 21)
@@ -26,7 +26,7 @@ def iou_histogram(pair_ious, path, title):
     return save_figure(figure, path)
 
 
-# Glyph of each action id (SPEC §5): arrows for shrinks and moves, a dot for stay.
+# Glyph of each action id (docs/method.md §5): arrows for shrinks and moves, a dot for stay.
 ACTION_GLYPHS = ["\u2196", "\u2197", "\u2199", "\u2198", "\u2299", "\u2022", "\u2190", "\u2192", "\u2191", "\u2193"]
 
 
