@@ -4,8 +4,9 @@ On a GPU each top-level op is at least one kernel launch (5-10 us from Python), 
 model the op count, not the FLOPs, sets the step time. Measured on any machine (CPU by default):
 the script's main() runs under torch.profiler for one epoch with `--max_batches 5` and again with
 `--max_batches 2`; ops of the first minus ops of the second, divided by 3, are the ops of one batch
-(a training batch plus an evaluation batch, set-up and per-epoch work cancelling out). An op is
-top-level when no other aten op encloses it. Reports only; it never passes or fails.
+(a training batch plus an evaluation batch, set-up and per-epoch work cancelling out), after an
+unprofiled one-batch run that builds what a process builds once. An op is top-level when no other
+aten op encloses it. Reports only; it never passes or fails.
     .venv/bin/python benchmarks/count_ops.py --datapath data/bench [--device cpu] [-- extra flags]
 """
 
@@ -49,27 +50,27 @@ def top_level_ops(events):
     return counts
 
 
-def profiled_run(script, argv):
+def profiled_run(script, argv, profile=True):
     """Runs the script's main(argv) under the profiler (output silenced) -> Counter of top-level ops."""
     from conftest import load_script
 
     module = load_script(script)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        with contextlib.redirect_stdout(io.StringIO()):
-            module.main(argv)
-    return top_level_ops(prof.events())
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile else contextlib.nullcontext()
+    with profiler, contextlib.redirect_stdout(io.StringIO()):
+        module.main(argv)
+    return top_level_ops(profiler.events()) if profile else None
 
 
 def ops_per_batch(kind, datapath, device, extra, digit):
     script, flags = PUBLISHED[kind]
     counts = {}
-    for batches in (5, 2):
+    for batches in (1, 5, 2):  # the first, unprofiled, builds what is built once per process (e.g. the actor's table)
         with tempfile.TemporaryDirectory() as saveroot:
             argv = [*flags, "--datapath", datapath, "--saveroot", saveroot, "--digit", str(digit), "--epochs", "1",
                     "--max_batches", str(batches), "--device", device, "--wandb_mode", "disabled", *extra]
             if kind == "joint":
                 argv += ["--pretrained", ""]
-            counts[batches] = profiled_run(script, argv)
+            counts[batches] = profiled_run(script, argv, profile=batches > 1)
     difference = counts[5] - counts[2]
     return sum(difference.values()) / 3, difference
 

@@ -43,6 +43,23 @@ class Agent(nn.Module):
         h = F.relu(self.i2h(embedding) + self.h2h(h_prev))
         return h, self.fc(h)
 
+    def rollout_step(self):
+        """`step` for a rollout without gradients, as a function (e, h) -> (h, logits): i2h and h2h
+        in one product with stacked weights (four ops a step instead of five; the same values up to
+        float rounding)."""
+        if self.hidden_size is None:
+            return self.step
+        weight_t = torch.cat([self.i2h.weight, self.h2h.weight], dim=1).t()  # (dim + H, H)
+        bias = self.i2h.bias + self.h2h.bias
+
+        def step(embedding, h_prev):
+            if h_prev.dtype != embedding.dtype:  # the float32 h_0 under bf16 autocast
+                h_prev = h_prev.to(embedding.dtype)
+            h = torch.relu(torch.addmm(bias, torch.cat([embedding, h_prev], dim=1), weight_t))
+            return h, self.fc(h)
+
+        return step
+
     def sequence_logits(self, embeddings):
         """The logits of a whole episode at once: embeddings (N, T, dim) of the boxes the agent saw
         (h_0 = 0) -> (N, T, A); the same values as T calls of `step`, with the input and output
@@ -80,11 +97,11 @@ class ReluRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs, weight, bias):
         with torch.autocast(device_type=inputs.device.type, enabled=False):
-            weight, bias = weight.to(inputs.dtype), bias.to(inputs.dtype)
+            weight_t = weight.to(inputs.dtype).t()
             h = inputs.new_zeros(inputs.shape[1:])
             hidden = []
-            for x in inputs.unbind(0):
-                h = torch.relu(x + torch.addmm(bias, h, weight.t()))  # = i2h(e) + h2h(h), as `Agent.step`
+            for x in (inputs + bias.to(inputs.dtype)).unbind(0):  # i2h(e_t) + the h2h bias, then + h2h's product
+                h = torch.relu(torch.addmm(x, h, weight_t))
                 hidden.append(h)
             hidden = torch.stack(hidden)
         ctx.save_for_backward(hidden, weight)
@@ -93,11 +110,13 @@ class ReluRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hidden):
         hidden, weight = ctx.saved_tensors
-        active = (hidden > 0).to(grad_hidden.dtype)  # relu's derivative
-        carry = torch.zeros_like(grad_hidden[0])
+        weight = weight.to(grad_hidden.dtype)
+        active = (hidden > 0).to(grad_hidden.dtype).unbind(0)  # relu's derivative
+        grads = grad_hidden.unbind(0)
+        carry = torch.zeros_like(grads[0])
         grad_pre = []
-        for t in range(hidden.shape[0] - 1, -1, -1):
-            g = (grad_hidden[t] + carry) * active[t]
+        for t in range(len(grads) - 1, -1, -1):
+            g = (grads[t] + carry) * active[t]
             grad_pre.append(g)
             carry = g @ weight  # gradient reaching h_{t-1}
         grad_pre = torch.stack(grad_pre[::-1])  # (T, N, H): gradient of each step's pre-activation

@@ -159,37 +159,66 @@ def _uses_tables(min_box_side: int, image_size: int) -> bool:
     return 2 * min_box_side <= image_size + 1
 
 
-@functools.lru_cache(maxsize=16)
-def transition_tables(min_box_side: int, image_size: int, device: str):
-    """Every outcome of the action table, computed once with the exact float64 arithmetic above.
+@functools.lru_cache(maxsize=8)
+def _actor_constants(image_size: int, device: str) -> dict:
+    """Small tensors every Actor on `device` shares (made once, not per rollout)."""
+    span = image_size + 1
+    # key = (((axis * S + low) * S + high) * S + other side) * 6 + code, for x and y at once as
+    # windows (N, 4) [x1, y1, x2, y2] @ key_weights (4, 2), plus the action's per-axis code
+    a, b, c = span * span * 6, span * 6, 6
+    start = torch.tensor([[0, 0, image_size, image_size]], dtype=torch.int64)
+    codes = torch.tensor(_AXIS_UPDATES, dtype=torch.float64) + torch.tensor([0.0, span**3 * 6])  # y: axis 1
+    constants = {
+        "start": start, "start_float": start.double(), "axis_updates": torch.tensor(_AXIS_UPDATES, dtype=torch.int64),
+        "key_weights": torch.tensor([[a, -c], [-c, a], [b, c], [c, b]], dtype=torch.float64), "code_keys": codes,
+    }
+    return {name: tensor.to(device) for name, tensor in constants.items()}
 
-    Both axes of a window change independently given the shrink amount d, and d depends only on the
-    window's sides, which take one of image_size + 1 values each. So the step is two table lookups:
-    `d_index[bw * S + bh]` picks d (0: d = 0.2, b: d = 1 - m/b, i.e. from side b), and
-    `axis[((low * S + high) * 6 + code) * S + d_index]` gives an axis's clipped (low, high) after
-    the update `code` (one of the six per-axis updates). S = image_size + 1: coordinates 0..W.
-    Returns (d_index (S*S,) int32, axis (S*S*6*S, 2) int32, d_values (S,) float64), on `device`.
+
+@functools.lru_cache(maxsize=3)  # 29 MB each (int16)
+def _cpu_transition_table(min_box_side: int, image_size: int) -> torch.Tensor:
+    """Every outcome of one axis's update and clip, computed once with the exact float64 arithmetic
+    above (`_apply_updates`, `_clip`), indexed by `key = (((axis * S + low) * S + high) * S + other) * 6 + code`.
+
+    An axis changes independently of the other given the shrink amount d, and d depends only on the
+    two sides: this axis's (high - low) and the other's (`other`); `axis` says which is the width,
+    since d treats width and height differently. S = W + 1 (coordinates 0..W); `code` is the axis's
+    update (`_AXIS_UPDATES`). Only windows with high > low occur (clipped sides stay >= m - 1 >= 1),
+    so only those entries are computed. Returns (2 * S^3 * 6, 2) int16: the axis's new (low, high).
     """
-    size, m = image_size, min_box_side
-    span = size + 1
-    b = torch.arange(span, dtype=torch.float64).clamp(min=1)  # side 0 never occurs (sides stay >= 1)
-    d_values = 1.0 - torch.full_like(b, m) / b
-    d_values[0] = STEP_FACTOR
-    bw, bh = (grid.flatten() for grid in torch.meshgrid(b, b, indexing="ij"))
-    d = shrink_amount(bw, bh, m)
-    # which table entry equals d: STEP_FACTOR, else the side it was computed from
-    from_h = d == d_values[bh.long()]
-    d_index = torch.where(d == STEP_FACTOR, 0, torch.where(from_h, bh.long(), bw.long()))
-    assert torch.equal(d_values[d_index], d)
-    low, high, code, di = (grid.flatten() for grid in torch.meshgrid(
-        torch.arange(span), torch.arange(span), torch.arange(6), torch.arange(span), indexing="ij"))
-    outcome = torch.empty(low.numel(), 2, dtype=torch.int64)
-    for chunk in torch.arange(low.numel()).split(1 << 20):  # bounded memory
-        lows, highs = low[chunk, None], high[chunk, None]
-        lows, highs = _apply_updates(lows, highs, d_values[di[chunk], None], code[chunk, None], size)
-        lows, highs = _clip(lows, highs, size, m)
-        outcome[chunk] = torch.cat([lows, highs], dim=1)
-    return d_index.int().to(device), outcome.int().to(device), d_values.to(device)
+    size, m, span = image_size, min_box_side, image_size + 1
+    sides = torch.arange(span, dtype=torch.float64).clamp(min=1)
+    own, other = (grid.flatten() for grid in torch.meshgrid(sides, sides, indexing="ij"))
+    d = torch.stack([shrink_amount(own, other, m), shrink_amount(other, own, m)]).view(2, span, span)  # [axis, own, other]
+    low, high = torch.triu_indices(span, span, offset=1)  # every (low, high) with high > low
+    table = torch.zeros(2, span, span, span, 6, 2, dtype=torch.int16)
+
+    def outcome(lows, highs, shrink, codes):
+        lows, highs = _apply_updates(lows[:, None], highs[:, None], shrink[:, None], codes[:, None], size)
+        return torch.cat(_clip(lows, highs, size, m), dim=1).to(torch.int16)
+
+    # keep and moves do not read d: one outcome per (low, high, code), the same for every axis and other side
+    for code in (_KEEP, _MOVE_BACK, _MOVE_FORWARD):
+        result = outcome(low, high, torch.zeros(len(low), dtype=torch.float64), torch.full_like(low, code))
+        table[:, low, high, :, code] = result[None, :, None, :]
+    # shrinks: one outcome per (axis, low, high, other side, code)
+    for axis in (0, 1):
+        pairs, others = torch.arange(len(low)).repeat_interleave(span), torch.arange(span).repeat(len(low))
+        for code in (_SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE):
+            lows, highs = low[pairs], high[pairs]
+            result = outcome(lows, highs, d[axis, highs - lows, others], torch.full_like(lows, code))
+            table[axis, lows, highs, others, code] = result
+    return table.view(-1, 2)
+
+
+def transition_table(min_box_side: int, image_size: int, device) -> torch.Tensor:
+    """`_cpu_transition_table` as float64 on `device` (built on the CPU once per process)."""
+    return _device_table(min_box_side, image_size, str(torch.empty(0, device=device).device))
+
+
+@functools.lru_cache(maxsize=3)  # 118 MB each: float64 keeps the step at 8 ops (no conversion per step)
+def _device_table(min_box_side: int, image_size: int, device: str) -> torch.Tensor:
+    return _cpu_transition_table(min_box_side, image_size).to(device=device, dtype=torch.float64)
 
 
 class Actor:
@@ -222,24 +251,16 @@ class Actor:
         self.image_size = int(image_size)
         # resolved, so `cuda` becomes `cuda:0` as on the tensors the actor returns
         self.device = torch.empty(0, device="cpu" if device is None else device).device
-        start = torch.tensor([0, 0, self.image_size, self.image_size], dtype=torch.int64, device=self.device)
+        constants = _actor_constants(self.image_size, str(self.device))
+        self._axis_updates = constants["axis_updates"]
+        # Table lookups (8 ops a step) where all reachable windows stay on the canvas; the arithmetic
+        # path otherwise (and for windows set off the canvas). Both give identical windows.
+        self._tables = _uses_tables(self.min_box_side, self.image_size) or None
         # faithful: x2 = y2 = W is one past the last pixel; the first step's clip gives [0, 0, W-1, W-1]
-        self._windows = start.repeat(batch_size, 1)
-        self._axis_updates = torch.tensor(_AXIS_UPDATES, dtype=torch.int64, device=self.device)
-        # Table lookups (a dozen ops per step) where all reachable windows stay on the canvas; the
-        # arithmetic path otherwise (and for windows set off the canvas). Both give identical windows.
-        self._tables = None
-        if _uses_tables(self.min_box_side, self.image_size):
-            self._use_tables()
-
-    def _use_tables(self):
-        span = self.image_size + 1
-        d_index, self._axis_table, _ = transition_tables(self.min_box_side, self.image_size, str(self.device))
-        self._d_index = d_index.view(span, span)
-        self._code_keys = (self._axis_updates * span).int()  # (10, 2): each axis's update code, scaled for the key
-        self._low_key, self._high_key = 6 * span * span, 6 * span
-        self._windows = self._windows.int()
-        self._tables = True
+        self._windows = constants["start_float" if self._tables else "start"].expand(batch_size, 4)
+        if self._tables:
+            self._table = transition_table(self.min_box_side, self.image_size, self.device)
+            self._key_weights, self._code_keys = constants["key_weights"], constants["code_keys"]
 
     @property
     def batch_size(self) -> int:
@@ -264,8 +285,8 @@ class Actor:
         on_canvas = bool(((windows >= 0) & (windows <= self.image_size)).all())
         self._windows = windows
         if self._tables and on_canvas:
-            self._windows = windows.int()
-        else:
+            self._windows = windows.double()
+        elif self._tables:  # off the canvas: the arithmetic path
             self._tables = None
 
     def boxes(self) -> torch.Tensor:
@@ -295,12 +316,11 @@ class Actor:
         return self.boxes()
 
     def _table_step(self, actions: torch.Tensor) -> torch.Tensor:
-        """The step as lookups in `transition_tables` (same windows as the arithmetic, tested)."""
-        lows, highs = self._windows[:, :2], self._windows[:, 2:]
-        sides = highs - lows
-        d_index = self._d_index[sides[:, 0], sides[:, 1]]  # (N,)
-        keys = lows * self._low_key + highs * self._high_key + self._code_keys[actions] + d_index[:, None]
-        outcome = self._axis_table[keys]  # (N, 2 axes, [low, high])
+        """The step as one lookup in `transition_table` (same windows as the arithmetic, tested).
+        Windows are whole numbers in float64, so the key's product and sums are exact (float64 is
+        never autocast nor TF32)."""
+        keys = self._windows @ self._key_weights + self._code_keys[actions]  # (N, 2): x and y
+        outcome = self._table[keys.long()]  # (N, 2 axes, [low, high])
         self._windows = outcome.transpose(1, 2).reshape(-1, 4)
         return self.boxes()
 

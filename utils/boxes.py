@@ -1,4 +1,6 @@
-"""Box helpers and the ordinal box sampler (docs/method.md, "Ordinal box sampler")."""
+"""Box helpers and the ordinal box sampler (docs/method.md §2)."""
+
+import functools
 
 import torch
 
@@ -8,12 +10,10 @@ MIN_SIDE, MAX_SIDE = 28, 84
 LOW_IOU, HIGH_IOU = 0.1, 0.5
 # Candidates per box, drawn in one go. With the proposal of `proposal_tables`, at least 45% of
 # regime-B and 56% of regime-A candidates are accepted for a 28x28 ground truth anywhere on the
-# canvas (checked over all 63,365 candidate squares in the tests), so a box finds none in its block
-# with probability < 0.55^64 ~ 3e-17.
-BLOCK = 64
-# Boxes redrawn in a second round (a fixed number, so no host sync decides any shape) and their
-# block: a box fails both rounds with probability < 1e-60.
-LEFTOVER_BOXES, LEFTOVER_BLOCK = 16, 256
+# canvas (checked over all 63,365 candidate squares in the tests), so a box finds none of its 128
+# with probability < 0.55^128 ~ 1e-33: over a 250-epoch run (~3 million boxes) < 1e-26. The one
+# round is the bounded loop; a box left without one is reported (SamplerError), never used silently.
+BLOCK = 128
 
 
 class SamplerError(ValueError):
@@ -25,11 +25,9 @@ def box_iou_pairs(boxes_a, boxes_b):
 
     Area is (x2 - x1) * (y2 - y1), no +1: the diagonal of `torchvision.ops.box_iou`.
     """
-    top_left = torch.maximum(boxes_a[..., :2], boxes_b[..., :2])
-    bottom_right = torch.minimum(boxes_a[..., 2:], boxes_b[..., 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
-    area_a = (boxes_a[..., 2] - boxes_a[..., 0]) * (boxes_a[..., 3] - boxes_a[..., 1])
-    area_b = (boxes_b[..., 2] - boxes_b[..., 0]) * (boxes_b[..., 3] - boxes_b[..., 1])
+    low_a, high_a, low_b, high_b = boxes_a[..., :2], boxes_a[..., 2:], boxes_b[..., :2], boxes_b[..., 2:]
+    inter = (torch.minimum(high_a, high_b) - torch.maximum(low_a, low_b)).clamp(min=0).prod(dim=-1)
+    area_a, area_b = (high_a - low_a).prod(dim=-1), (high_b - low_b).prod(dim=-1)
     return inter / (area_a + area_b - inter)
 
 
@@ -44,6 +42,15 @@ def random_square_boxes(shape, device, generator=None):
 
 
 SIDES = torch.arange(MIN_SIDE, MAX_SIDE + 1)  # the 57 candidate sides
+
+
+@functools.lru_cache(maxsize=8)
+def side_constants(device):
+    """Per candidate side, on `device`: IoU-side e = s - 1 (1, S, 1), e^2, the last top-left 84 - s,
+    the original proposal's weight per position 1 / (85 - s)^2 (1, S), and the sides (S,) int64."""
+    e = (SIDES - 1).double().to(device)[None, :, None]
+    per_position = 1.0 / (IMAGE_SIZE - e[..., 0]) ** 2
+    return e, e * e, IMAGE_SIZE - 1 - e, per_position, SIDES.to(device)
 
 
 def proposal_tables(gt, want_high):
@@ -61,32 +68,27 @@ def proposal_tables(gt, want_high):
     gt: (M, 4) float; want_high: (M,) bool (regime B). Returns (low (M, S, 2), count (M, S, 2)) int64
     and cdf (M, S) float64, S = 57 sides.
     """
-    gt = gt.double()
-    e = (SIDES.to(gt.device) - 1).double()[None, :, None]  # (1, S, 1)
-    g1, g2 = gt[:, None, :2], gt[:, None, 2:]  # (M, 1, 2): [x1, y1], [x2, y2]
+    e, e_squared, last, per_position, _ = side_constants(gt.device)
+    gt = gt.double()[:, None, :]  # (M, 1, 4)
+    g1, g2 = gt[..., :2], gt[..., 2:]  # [x1, y1], [x2, y2]
     extent = (g2 - g1).clamp(min=0)  # [gw, gh]
-    area = extent.prod(dim=2, keepdim=True)
-    t = torch.where(want_high, HIGH_IOU, LOW_IOU).double()[:, None, None]
-    needed = t * (e * e + area) / (1 + t)  # (M, S, 1): the overlap area the regime needs
-    other = torch.minimum(e, extent.flip(2))  # largest overlap along the other axis
-    overlap = needed / other.clamp(min=1e-9)
-    low = (g1 + overlap - e).ceil() - 1
-    high = (g2 - overlap).floor() + 1
-    last = (IMAGE_SIZE - 1 - e)  # largest top-left on the canvas
-    low, high = low.clamp(min=0), torch.minimum(high, last)
+    t = torch.where(want_high, HIGH_IOU, LOW_IOU).double().view(-1, 1, 1)
+    needed = t / (1 + t) * (e_squared + extent.prod(dim=2, keepdim=True))  # the overlap area the regime needs
+    overlap = needed / torch.minimum(e, extent.flip(2)).clamp(min=1e-9)  # over the largest overlap along the other axis
+    low = ((g1 - e + overlap).ceil() - 1).clamp(min=0)
+    high = torch.minimum((g2 - overlap).floor() + 1, last)
     count = (high - low + 1).clamp(min=0)
-    weight = count.prod(dim=2) / ((IMAGE_SIZE - e[..., 0]) ** 2)  # (M, S)
-    return low.long(), count.long(), weight.cumsum(dim=1)
+    return low.long(), count.long(), (count.prod(dim=2) * per_position).cumsum(dim=1)
 
 
 def proposed_boxes(low, count, cdf, size, generator=None):
     """`size` candidates per row from `proposal_tables` -> (M, size, 4) float."""
     m, sides = cdf.shape
-    uniform = torch.rand((3, m, size), device=cdf.device, generator=generator, dtype=torch.float64)
-    index = torch.searchsorted(cdf, uniform[0] * cdf[:, -1:], right=True).clamp(max=sides - 1)  # (M, size)
+    uniform = torch.rand((m, size, 3), device=cdf.device, generator=generator, dtype=torch.float64)
+    index = torch.searchsorted(cdf, uniform[..., 0] * cdf[:, -1:], right=True).clamp(max=sides - 1)  # (M, size)
     pick = index[..., None].expand(m, size, 2)
-    top_left = low.gather(1, pick) + (uniform[1:].permute(1, 2, 0) * count.gather(1, pick)).long()
-    side = SIDES.to(cdf.device)[index][..., None]
+    top_left = low.gather(1, pick) + (uniform[..., 1:] * count.gather(1, pick)).long()
+    side = side_constants(cdf.device)[4][index][..., None]
     return torch.cat([top_left, top_left + side - 1], dim=2).float()
 
 
@@ -107,23 +109,14 @@ def first_accepted(gt, want_high, tables, size, generator):
 def draw_ordinal_boxes(gt, num=2, generator=None):
     """The sampler without host syncs: (boxes (N, num, 4), ious (N, num), unfinished 0-dim bool).
 
-    `unfinished` is True only when some box found no candidate in either round (then its row holds
-    an unaccepted candidate); `sample_ordinal_boxes` checks it at once, the training loop once per
-    log interval.
+    `unfinished` is True only when some box found no accepted candidate in its block (then its row
+    holds an unaccepted one); `sample_ordinal_boxes` checks it at once, the training loop once per
+    log interval (and stops with SamplerError).
     """
     n = gt.shape[0]
     gt_rows = gt.float().repeat_interleave(num, dim=0)  # (M, 4), M = N * num, row = item * num + slot
     want_high = torch.rand(n * num, device=gt.device, generator=generator) < 0.5
-    tables = proposal_tables(gt_rows, want_high)
-    boxes, ious, found = first_accepted(gt_rows, want_high, tables, BLOCK, generator)
-    # second round: the first LEFTOVER_BOXES failed rows (stable sort puts found=False first)
-    redo = torch.argsort(found.byte(), stable=True)[:LEFTOVER_BOXES]
-    box2, iou2, found2 = first_accepted(gt_rows[redo], want_high[redo], [table[redo] for table in tables], LEFTOVER_BLOCK,
-                                       generator)
-    take = ~found[redo]
-    boxes = boxes.index_copy(0, redo, torch.where(take[:, None], box2, boxes[redo]))
-    ious = ious.index_copy(0, redo, torch.where(take, iou2, ious[redo]))
-    found = found.index_copy(0, redo, found[redo] | found2)
+    boxes, ious, found = first_accepted(gt_rows, want_high, proposal_tables(gt_rows, want_high), BLOCK, generator)
     return boxes.view(n, num, 4), ious.view(n, num), ~found.all()
 
 
@@ -146,5 +139,5 @@ def sample_ordinal_boxes(gt, num=2, generator=None):
 
 
 def unfinished_message():
-    return (f"the ordinal box sampler found no box of the wanted IoU regime in {BLOCK} + {LEFTOVER_BLOCK} candidates; "
+    return (f"the ordinal box sampler found no box of the wanted IoU regime in {BLOCK} candidates; "
             f"the ground-truth boxes must lie on the 84x84 canvas with sides of at least 2 pixels")

@@ -25,10 +25,11 @@ class EpochMeter:
         self.sampler_failed = torch.zeros((), device=device, dtype=torch.bool)
         self.batches = self.items = 0
 
+    @torch.no_grad()
     def add(self, batch_index, batch_loss, items, values, sampler_unfinished=None):
         """values: 0-dim float32 tensors in the order of `names`; a non-finite `batch_loss` marks the batch."""
         self.sums += torch.stack(values)
-        bad = ~torch.isfinite(batch_loss.detach()) & (self.first_bad_batch < 0)
+        bad = ~torch.isfinite(batch_loss) & (self.first_bad_batch < 0)
         self.first_bad_batch = torch.where(bad, batch_index, self.first_bad_batch)
         if sampler_unfinished is not None:
             self.sampler_failed |= sampler_unfinished
@@ -83,7 +84,7 @@ def pretrain_epoch(net, loader, device, generator, config, epoch, optimizer=None
         terms = ordinal_terms(f_gt, f_i, f_j, ious[:, 0], ious[:, 1], config.margin)
         if training:
             optimizer_step(optimizer, terms["loss"])
-        meter.add(batch_index, terms["loss"], len(images), [terms["loss"].detach(), terms["inst"].sum(dtype=torch.float32),
+        meter.add(batch_index, terms["loss"], len(images), [terms["loss"], terms["inst"].sum(dtype=torch.float32),
                                                            terms["proto"].sum(dtype=torch.float32)], unfinished)
         if (batch_index + 1) % config.loop.log_interval == 0:
             meter.check(phase, epoch)
@@ -148,11 +149,11 @@ JOINT_SUMS = ("pol", "pol_ent", "ent", "ord", "reward_mean", "episode_return", "
 
 
 def joint_values(out):
-    """The JOINT_SUMS of one batch's `joint_batch` output, as 0-dim float32 tensors."""
+    """The JOINT_SUMS of one batch's `joint_batch` output, as 0-dim float32 tensors (some with grad:
+    the meter stacks them under no_grad)."""
     pg, ordinal, count = out["policy"], out["ordinal"], lambda mask: mask.sum(dtype=torch.float32)
-    return [pg["policy"].detach(), pg["loss"].detach(), pg["entropy"].detach(), ordinal["loss"].detach(),
-            out["rewards"].float().mean(), out["rewards"].float().sum(), count(corloc_hits(out["final_iou"])),
-            count(ordinal["inst"]), count(ordinal["proto"])]
+    return [pg["policy"], pg["loss"], pg["entropy"], ordinal["loss"], out["rewards"].mean(), out["rewards"].sum(),
+            count(corloc_hits(out["final_iou"])), count(ordinal["inst"]), count(ordinal["proto"])]
 
 
 def joint_epoch(net, agent, loader, device, generator, config, epoch, optimizers=None, phase=None, policy="sample"):

@@ -13,15 +13,16 @@ def ordinal_terms(f_gt, f_i, f_j, iou_i, iou_j, margin):
     `inst` / `proto` are (N,) bools: sign(d(a, f_i) - d(a, f_j)) == sign(iou_j - iou_i) with the
     anchor a = f_gt, or the batch mean of f_gt.
     """
-    i_is_positive = (iou_i >= iou_j)[:, None]
-    f_pos = torch.where(i_is_positive, f_i, f_j)
-    f_neg = torch.where(i_is_positive, f_j, f_i)
+    # Each row's distances once: d(f_gt, f_pos) is d_i or d_j, row by row the same numbers as
+    # pairwise_distance(f_gt, where(i_is_positive, f_i, f_j)).
+    d_i, d_j = F.pairwise_distance(f_gt, f_i), F.pairwise_distance(f_gt, f_j)
+    i_is_positive = iou_i >= iou_j
     # = nn.TripletMarginLoss(margin, p=2) written out: recent torch rejects margin <= 0, and the
     # original's default --margin is 0.0 (tests check equality with the module for margin > 0)
-    loss = (F.pairwise_distance(f_gt, f_pos) - F.pairwise_distance(f_gt, f_neg) + margin).clamp(min=0).mean()
+    loss = (torch.where(i_is_positive, d_i - d_j, d_j - d_i) + margin).clamp(min=0).mean()
     with torch.no_grad():
         target_sign = torch.sign(iou_j - iou_i)
-        inst = torch.sign(F.pairwise_distance(f_gt, f_i) - F.pairwise_distance(f_gt, f_j)) == target_sign
-        prototype = f_gt.mean(dim=0, keepdim=True).expand_as(f_gt)
+        inst = torch.sign(d_i - d_j) == target_sign
+        prototype = f_gt.mean(dim=0, keepdim=True)
         proto = torch.sign(F.pairwise_distance(prototype, f_i) - F.pairwise_distance(prototype, f_j)) == target_sign
     return {"loss": loss, "inst": inst, "proto": proto}

@@ -1,5 +1,7 @@
 """Rewards and the REINFORCE loss (docs/method.md, "Rewards and policy gradient")."""
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch.distributions import Categorical
@@ -31,11 +33,15 @@ def iou_rewards(ious):
 
 def discounted_returns(rewards, gamma):
     """Returns-to-go G_t = sum_{k >= t} gamma^(k - t) r_k for (N, T) rewards, as one matrix product."""
-    steps = rewards.shape[1]
-    t = torch.arange(steps, device=rewards.device, dtype=rewards.dtype)
-    exponent = t[:, None] - t[None, :]  # [k, t] -> k - t
-    discount = torch.where(exponent >= 0, gamma**exponent.clamp(min=0), torch.zeros_like(exponent))
-    return rewards @ discount
+    return rewards @ discount_matrix(rewards.shape[1], float(gamma), rewards.dtype, rewards.device)
+
+
+@functools.lru_cache(maxsize=16)
+def discount_matrix(steps, gamma, dtype, device):
+    """[k, t] -> gamma^(k - t) for k >= t, else 0: (T, T), built once per shape and gamma."""
+    t = torch.arange(steps, device=device, dtype=dtype)
+    exponent = t[:, None] - t[None, :]
+    return torch.where(exponent >= 0, gamma**exponent.clamp(min=0), torch.zeros_like(exponent))
 
 
 def policy_terms(rewards, logits, actions, gamma, lamb_ent):

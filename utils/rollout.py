@@ -63,10 +63,11 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     index = torch.arange(n, device=device, dtype=torch.float32)[:, None]
     hidden = agent.init_hidden(n, device)
     with torch.no_grad(), config.precision.autocast(device):
+        agent_step = agent.rollout_step()
         for t in range(steps):
             embedding = maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm)
             embeddings.append(embedding)
-            hidden, logits = agent.step(embedding, hidden)
+            hidden, logits = agent_step(embedding, hidden)
             logits_seq.append(logits)
             actions = logits.argmax(dim=1) if policy == "greedy" else sample_actions(logits, noise=noise[t])
             actions_seq.append(actions)
