@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import utils.engine  # noqa: E402
 from utils.config import JointConfig, Precision, RolloutConfig  # noqa: E402
-from utils.runtime import make_optimizer  # noqa: E402
+from utils.runtime import compile_models, make_optimizer  # noqa: E402
 from common import (  # noqa: E402
     IMAGE_SIZE,
     add_data_flags,
@@ -175,6 +175,7 @@ def get_parser():
     add("--lr", type=float, default=0.001, help="net SGD learning rate, momentum 0.9 (default 0.001)")
     add("--lr_ag", type=float, default=0.001, help="agent Adam learning rate (default 0.001)")
     add("--amp", default="none", choices=["none", "bf16"], help="the project's recipe under bf16 autocast (default none)")
+    parser.add_argument("--compile", type=int, default=0, choices=[0, 1], help="1: the project's recipe with --compile 1 (default 0)")
     add_data_flags(parser)
     return parser
 
@@ -200,6 +201,8 @@ def main(argv=None):
         "project": (make_optimizer("SGD", models["project"][0].parameters(), args.lr),
                     make_optimizer("Adam", models["project"][1].parameters(), args.lr_ag)),
     }
+    if args.compile:
+        compile_models(*models["project"])
     this_module = sys.modules[__name__]
     steps = {
         "original": lambda: original_iteration(*models["original"], optimizers["original"], images, targets, original_args, rng),
@@ -216,7 +219,7 @@ def main(argv=None):
 
 def print_report(args, device, source, records):
     print_header(device, source)
-    print(f"batch {args.batch_size}, seq_len {args.seq_len}, hidden {args.hidden_size}, num_act {args.num_act}, amp {args.amp}, "
+    print(f"batch {args.batch_size}, seq_len {args.seq_len}, hidden {args.hidden_size}, num_act {args.num_act}, amp {args.amp}, compile {args.compile}, "
           f"pooling {args.pooling_size} ({args.pooling_mode}); median of {args.repeats} iterations after {args.warmup} warm-up")
     print("outside net = iteration time not in Net.features / Net.embed / Agent forward, backward or optimizer.step")
     print_table(records, args.batch_size, "s/iter", ("actor", "actor share", 7), ("actor", *NET_PHASES))

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import utils.engine  # noqa: E402
 from utils.config import Precision, PretrainConfig  # noqa: E402
-from utils.runtime import make_optimizer  # noqa: E402
+from utils.runtime import compile_models, make_optimizer  # noqa: E402
 from common import IMAGE_SIZE, add_data_flags, interleaved_records, load_batch, pick_device, print_header, print_table, python_iou  # noqa: E402
 from models import Net  # noqa: E402
 from utils.ordinal import ordinal_terms  # noqa: E402
@@ -125,6 +125,7 @@ def main(argv=None):
     parser.add_argument("--margin", type=float, default=0.0, help="triplet margin (default 0.0)")
     parser.add_argument("--lr", type=float, default=0.001, help="SGD learning rate, momentum 0.9 (default 0.001)")
     parser.add_argument("--amp", default="none", choices=["none", "bf16"], help="the project's recipe under bf16 autocast (default none)")
+    parser.add_argument("--compile", type=int, default=0, choices=[0, 1], help="1: the project's recipe with --compile 1 (default 0)")
     add_data_flags(parser)
     args = parser.parse_args(argv)
     device = pick_device(parser, args)
@@ -138,6 +139,8 @@ def main(argv=None):
     optimizers = {"original": torch.optim.SGD(nets["original"].parameters(), lr=args.lr, momentum=0.9),
                   "project": make_optimizer("SGD", nets["project"].parameters(), args.lr)}
     engine_args = PretrainConfig(margin=args.margin, precision=Precision(args.amp))
+    if args.compile:
+        compile_models(nets["project"])
     this_module = sys.modules[__name__]
     steps = {
         "original": lambda: original_step(nets["original"], optimizers["original"], images, targets, rng, args.margin),
@@ -154,7 +157,7 @@ def main(argv=None):
 
 def print_report(args, device, source, records):
     print_header(device, source)
-    print(f"batch {args.batch_size}, pooling {args.pooling_size} ({args.pooling_mode}), amp {args.amp}, median of {args.repeats} steps after {args.warmup} warm-up steps")
+    print(f"batch {args.batch_size}, pooling {args.pooling_size} ({args.pooling_mode}), amp {args.amp}, compile {args.compile}, median of {args.repeats} steps after {args.warmup} warm-up steps")
     print("outside net = step time not spent in Net.features / Net.embed forward, backward or optimizer.step")
     print_table(records, args.batch_size, "s/step", ("box sampling", "sampling share", 13), ("box sampling", *NET_PHASES))
 

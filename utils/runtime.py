@@ -36,11 +36,14 @@ def set_deterministic(enabled):
     torch.backends.cudnn.benchmark = False
 
 
-def compile_models(*models):
-    """`--compile 1`: torch.compile each module in place (state_dict keys unchanged)."""
-    for model in models:
-        if model is not None:
-            model.compile()
+def compile_models(net=None, agent=None):
+    """`--compile 1`: torch.compile what the training loop calls (the net's `features` and `embed`, the
+    agent's batched `sequence_logits`) as instance attributes, so state_dict keys stay unchanged."""
+    if net is not None:
+        net.features = torch.compile(net.features, dynamic=True)
+        net.embed = torch.compile(net.embed, dynamic=True)
+    if agent is not None:
+        agent.sequence_logits = torch.compile(agent.sequence_logits, dynamic=True)
 
 
 def make_generator(device, seed):
