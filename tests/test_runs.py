@@ -94,7 +94,7 @@ def test_summary_of_seed_runs(seed_runs, tmp_path):
         rows = {row["figure"]: row for row in csv.DictReader(stream)}
     row = rows["best Test Ord Acc Inst (selection metric)"]
     assert int(row["n"]) == 2 and float(row["mean"]) == pytest.approx(sum(best) / 2)
-    assert int(rows["wall time [min] (launch.json)"]["n"]) == 2
+    assert int(rows["wall time [min]"]["n"]) == 2
     assert written == [str(tmp_path / "summary.md"), str(tmp_path / "summary.csv")]
 
 
@@ -191,6 +191,7 @@ def test_summary_statistics_by_hand(tmp_path):
     write_joint_run(runs[0], [60, 70, 90], 1, cross={4: (70, 80), 7: (50, 52)}, wall_s=120)
     write_joint_run(runs[1], [60, 74, 10], 1, cross={4: (72, 80), 7: (60, 58)}, wall_s=240)
     write_joint_run(runs[2], [60, 78, 20], 1, cross={4: (74, 80)})
+    os.makedirs(os.path.join(runs[2], "wandb", "offline-run-20260101_000000-xyz"))  # no resume.pth.tar: no estimate
     report, _ = summarize(runs, str(tmp_path / "s"))
     rows = {row["figure"]: row for row in csv.DictReader(open(tmp_path / "s.csv"))}
     at_best = rows["Test Loc Acc at the best checkpoint"]
@@ -200,7 +201,7 @@ def test_summary_statistics_by_hand(tmp_path):
     assert float(rows["best Val Loc Acc (selection metric)"]["mean"]) == pytest.approx(75)
     assert float(rows["last Val Loc Acc"]["mean"]) == pytest.approx(41)  # 91, 11, 21
     assert float(rows["Test Loc Acc Greedy at the best checkpoint"]["mean"]) == pytest.approx(76)
-    assert rows["wall time [min] (launch.json)"]["n"] == "2" and float(rows["wall time [min] (launch.json)"]["mean"]) == pytest.approx(3)
+    assert rows["wall time [min]"]["n"] == "2" and float(rows["wall time [min]"]["mean"]) == pytest.approx(3)
     assert float(rows["CorLoc of a random policy"]["mean"]) == 3.0 and rows["CorLoc of a random policy"]["sd"] == "0.0"
     assert float(rows["CorLoc sampled, --evaluate 1 of the best pair"]["mean"]) == 50.0
     assert "held-out validation split" in report and "| 74.00 ± 4.00 | [64.06, 83.94] |" in report
@@ -221,3 +222,21 @@ def test_summary_single_run_and_bad_input(tmp_path, capsys):
         assert exit_code(lambda: tool.main([*map(str, dirs), "--out", ""])) == 1
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_wall_time_estimate_from_wandb_folder(tmp_path):
+    import datetime
+
+    from utils.summary import wall_seconds
+
+    run_dir = tmp_path / "run"
+    write_joint_run(str(run_dir), [60, 70], 1)
+    start = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    for offset, name in ((0, "offline-run-20260101_120000-abc"), (900, "run-20260101_121500-def"), (0, "latest-run")):
+        (run_dir / "wandb" / name).mkdir(parents=True)
+    (run_dir / "resume.pth.tar").write_bytes(b"x")
+    end = start.timestamp() + 600
+    os.utime(run_dir / "resume.pth.tar", (end, end))
+    assert wall_seconds(str(run_dir)) == (pytest.approx(600), "wandb")
+    report, _ = summarize([str(run_dir)])
+    assert "| wall time [min] | 1 | 10.0 |" in report and "1 estimated from the wandb folder" in report

@@ -7,12 +7,16 @@ record per training epoch, plus one per `--evaluate 1` call), the best checkpoin
 """
 
 import csv
+import datetime
 import json
 import math
 import os
+import re
 
 # kind -> (selection metric without its split prefix, best checkpoint file)
 KINDS = {"pretrain": ("Ord Acc Inst", "best.pth.tar"), "joint": ("Loc Acc", "best_net.pth.tar")}
+# wandb names a run's local folder (offline-)run-<local start time>-<run id>
+WANDB_RUN_FOLDER = re.compile(r"^(?:offline-)?run-(\d{8}_\d{6})-\w+$")
 KIND_NAMES = {"pretrain": "ordinal pretraining", "joint": "joint training"}
 PROTOCOLS = {
     "test": "best checkpoint chosen on the test split (the original's protocol): best-epoch test figures are optimistic",
@@ -67,16 +71,25 @@ def checkpoint_epoch(path):
 
 
 def wall_seconds(run_dir):
-    """Total wall time of the launches recorded in `launch.json` (resumed runs: all sessions), or None."""
+    """(seconds, source): the launches recorded in `launch.json` (a resumed run: all its sessions), else
+    an estimate from the start stamp of the run's first wandb folder to the last epoch's resume file,
+    else (None, None)."""
     path = os.path.join(run_dir, "launch.json")
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path) as stream:
-            sessions = json.load(stream)["sessions"]
-        return sum(float(s["wall_s"]) for s in sessions)
-    except (OSError, ValueError, KeyError, TypeError):
-        raise SummaryError(f"{path}: unreadable launch record") from None
+    if os.path.isfile(path):
+        try:
+            with open(path) as stream:
+                sessions = json.load(stream)["sessions"]
+            return sum(float(s["wall_s"]) for s in sessions), "launch.json"
+        except (OSError, ValueError, KeyError, TypeError):
+            raise SummaryError(f"{path}: unreadable launch record") from None
+    end_file = os.path.join(run_dir, "resume.pth.tar")
+    wandb_dir = os.path.join(run_dir, "wandb")
+    if not os.path.isfile(end_file) or not os.path.isdir(wandb_dir):
+        return None, None
+    starts = [datetime.datetime.strptime(match.group(1), "%Y%m%d_%H%M%S").timestamp()
+              for match in map(WANDB_RUN_FOLDER.match, os.listdir(wandb_dir)) if match]
+    elapsed = os.path.getmtime(end_file) - min(starts) if starts else -1
+    return (elapsed, "wandb") if elapsed >= 0 else (None, None)
 
 
 def run_kind(training):
@@ -108,7 +121,9 @@ def read_run(run_dir):
         raise SummaryError(f"{run_dir}: no such run folder")
     if not os.path.isfile(metrics_path) and not os.path.isfile(cross_path):
         raise SummaryError(f"{run_dir}: neither metrics.jsonl nor cross_digit.csv (not a run folder of this project)")
-    run = {"dir": run_dir, "kind": None, "protocol": None, "wall_s": wall_seconds(run_dir), "cross_digit": None, "trained_on": None}
+    wall_s, wall_source = wall_seconds(run_dir)
+    run = {"dir": run_dir, "kind": None, "protocol": None, "wall_s": wall_s, "wall_source": wall_source, "cross_digit": None,
+           "trained_on": None}
     if os.path.isfile(cross_path):
         run["cross_digit"], run["trained_on"] = read_cross_digit(cross_path)
     records = read_jsonl(metrics_path) if os.path.isfile(metrics_path) else []
@@ -155,7 +170,7 @@ def run_figures(run):
     else:
         figures += [("Test Ord Acc Inst, --evaluate 1 of best.pth.tar", evaluation.get("Test Ord Acc Inst"), 2),
                     ("Spearman(embedding distance, IoU), --evaluate 1", evaluation.get("Test Spearman Distance IoU"), 3)]
-    figures.append(("wall time [min] (launch.json)", None if run["wall_s"] is None else run["wall_s"] / 60, 1))
+    figures.append(("wall time [min]", None if run["wall_s"] is None else run["wall_s"] / 60, 1))
     return figures
 
 
@@ -227,6 +242,10 @@ def markdown(runs, rows, cross_rows):
     if protocols:
         lines.append(f"protocol: {PROTOCOLS[protocols.pop()]}")
     lines.append("mean ± sample sd over runs; 95 % interval of the mean from Student's t; `runs`: how many runs the figure rests on")
+    sources = [run["wall_source"] for run in runs]
+    if "wandb" in sources:
+        lines.append(f"wall time: {sources.count('launch.json')} run(s) timed by their launcher (launch.json), "
+                     f"{sources.count('wandb')} estimated from the wandb folder's start stamp to the last epoch's resume.pth.tar")
     if rows:
         lines += ["", "| figure | runs | mean ± sd | 95 % interval | per run |", "|---|---|---|---|---|"]
         for row in rows:
