@@ -1,0 +1,36 @@
+"""Mean ± sd and a 95 % interval per figure over run folders (seeds of one recipe, or sweep runs).
+
+    python tools/summarize_runs.py results/cluttermnist_joint_seed0 results/cluttermnist_joint_seed1 ...
+
+Prints a Markdown table and writes it as `<out>.md` and `<out>.csv` (and `<out>_cross_digit.csv`
+for the runs' cross-digit tables).
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from utils.summary import SummaryError, summarize  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (<saveroot>/<savename>)")
+    parser.add_argument("--out", default="runs_summary",
+                        help="write <out>.md, <out>.csv (and <out>_cross_digit.csv); '' writes nothing (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        report, written = summarize(args.run_dirs, args.out or None)
+    except (SummaryError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1)
+    print(report, end="")
+    if written:
+        print(f"written: {', '.join(written)}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
