@@ -3,7 +3,8 @@
 # pretrain the embedding net on digit 4, joint-train the agent, evaluate on every digit.
 # Short schedules of the published recipe (same architecture and losses; see README "Quickstart").
 # Environment: SOURCE (bundled|auto|torchvision, default bundled: the same small data everywhere),
-# DATAPATH, SAVEROOT, PRETRAIN_EPOCHS, JOINT_EPOCHS, SEED, WANDB_MODE (default offline).
+# DATAPATH, SAVEROOT, PRETRAIN_EPOCHS, JOINT_EPOCHS, SEED, WANDB_MODE (default offline),
+# AMP (none|bf16, default none: bf16 autocast is faster on CPUs with bf16 units).
 set -euo pipefail
 cd "$(dirname "$0")"
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -13,7 +14,8 @@ DATAPATH="${DATAPATH:-data/quickstart}"
 SAVEROOT="${SAVEROOT:-results/quickstart}"
 SEED="${SEED:-0}"
 export WANDB_MODE="${WANDB_MODE:-offline}" WANDB_SILENT=true
-COMMON=(--datapath "$DATAPATH" --saveroot "$SAVEROOT" --seed "$SEED" --digit 4 --pooling_mode align --pooling_size 5 --margin 60)
+COMMON=(--datapath "$DATAPATH" --saveroot "$SAVEROOT" --seed "$SEED" --digit 4 --pooling_mode align --pooling_size 5 --margin 60
+        --amp "${AMP:-none}")
 AGENT=(--seq_len 10 --hidden_size 48 --num_act 10)
 
 echo "== 1/4 generate cluttered MNIST (source ${SOURCE:-bundled}) -> $DATAPATH"

@@ -61,6 +61,9 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     # every step's Gumbel draws at once
     noise = gumbel_noise((steps, n, config.num_act), device, generator).unbind(0) if policy == "sample" else None
     index = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    if features.dtype != torch.float32:  # bf16 under autocast: RoIAlign runs in float32, so convert once, not every step
+        with torch.no_grad():
+            features = features.float()
     hidden = agent.init_hidden(n, device)
     with torch.no_grad(), config.precision.autocast(device):
         agent_step = agent.rollout_step()
