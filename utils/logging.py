@@ -9,6 +9,8 @@ import sys
 from utils.files import append_line, write_atomically
 
 WANDB_MODES = ("online", "offline", "disabled")
+# the metrics that choose the best checkpoint (docs/method.md §4, §7)
+SELECTION_METRICS = ("Test Ord Acc Inst", "Val Ord Acc Inst", "Test Loc Acc", "Val Loc Acc")
 
 
 def wandb_logged_in():
@@ -72,6 +74,8 @@ class RunLogger:
                 if mode != self.mode:
                     warn(f"wandb {self.mode} failed; logging offline instead (sync later with `wandb sync {self.run_dir}/wandb`)")
                 self.mode = mode
+                for name in SELECTION_METRICS:  # a run's summary (what sweeps optimise) keeps the best epoch
+                    run.define_metric(name, summary="max")
                 return run
             except Exception as error:  # wandb raises its own types for network, auth and settings errors
                 warn(f"wandb {mode} init failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
