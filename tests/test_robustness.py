@@ -263,6 +263,15 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_data
     assert sorted(os.listdir(tmp_path)) == ["cluttermnist_pretrain", "data"]
 
 
+def test_diverging_agent_stops_with_one_line(synthetic_data, tmp_path, capsys):
+    """SGD at --lr_ag 1e30 drives the agent's logits to inf/NaN: the run stops at the non-finite check (the
+    sampler neither syncs nor raises on NaN logits), never with a traceback from inside torch."""
+    argv = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--seq_len", "4", "--hidden_size", "8", "--num_act", "10",
+            "--optimizer_ag", "SGD", "--lr_ag", "1e30", "--epochs", "4", "--log_interval", "1", *FAST]
+    code, err = run_main(JOINT, argv, capsys)
+    assert code == 1 and "loss is not finite at epoch" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_out_of_memory_gives_one_line(tmp_path, capsys, monkeypatch):
     script = load_script(PRETRAIN)
 
