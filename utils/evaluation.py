@@ -3,7 +3,7 @@
 import torch
 
 from utils.boxes import box_iou_pairs
-from utils.rollout import POLICIES, WHOLE_IMAGE_BOX, corloc, rollout  # noqa: F401 (corloc: one definition, re-exported)
+from utils.rollout import WHOLE_IMAGE_BOX, corloc, rollout  # noqa: F401 (corloc: defined once in utils.rollout, re-exported)
 
 
 def final_ious(net, agent, loader, device, config, policy="sample", generator=None):
