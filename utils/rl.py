@@ -55,7 +55,9 @@ def policy_terms(rewards, logits, actions, gamma, lamb_ent):
     returns = discounted_returns(rewards, gamma)
     advantages = (returns - returns.mean(dim=0, keepdim=True)).detach()
     # validate_args=False: no host sync per batch (and NaN logits reach the non-finite check)
-    distribution = Categorical(logits=logits.float(), validate_args=False)
+    if logits.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: the loss in float32
+        logits = logits.float()
+    distribution = Categorical(logits=logits, validate_args=False)
     policy = (-distribution.log_prob(actions) * advantages).sum()
     entropy = distribution.entropy().sum()
     loss = policy - lamb_ent * entropy
