@@ -32,7 +32,7 @@ class Episode:
 
 def maybe_normalize(embeddings, norm):
     """`--norm 1`: L2-normalise embeddings before distances (float32 under autocast too)."""
-    if embeddings.dtype != torch.float32:
+    if embeddings.dtype not in (torch.float32, torch.float64):  # bf16 under autocast
         embeddings = embeddings.float()
     return torch.nn.functional.normalize(embeddings, dim=1) if norm else embeddings
 
@@ -61,7 +61,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     # every step's Gumbel draws at once
     noise = gumbel_noise((steps, n, config.num_act), device, generator).unbind(0) if policy == "sample" else None
     index = torch.arange(n, device=device, dtype=torch.float32)[:, None]
-    if features.dtype != torch.float32:  # bf16 under autocast: RoIAlign runs in float32, so convert once, not every step
+    if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: RoIAlign runs in float32; convert once
         with torch.no_grad():
             features = features.float()
     hidden = agent.init_hidden(n, device)
