@@ -51,7 +51,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     n, device, steps = features.shape[0], features.device, config.seq_len
     actor = Actor(n, min_box_side=config.min_box_side, device=device)
-    box = torch.tensor(WHOLE_IMAGE_BOX, device=device).expand(n, 4)
+    box = whole_image_boxes(n, device)
     boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
     if policy == "random":
         for actions in torch.randint(config.num_act, (steps, n), device=device, generator=generator):
