@@ -22,11 +22,17 @@ class ClutterDoesNotFit(RuntimeError):
     """Some canvas has no all-zero region left for the next fragment."""
 
 
-def data_files(datapath, digit, split):
-    """Paths of one digit's `(data, label)` npy pair in the original layout
-    `<datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy`."""
-    folder = os.path.join(datapath, split, "moreclutter")
-    return (os.path.join(folder, f"{digit}_moreclutter_data.npy"), os.path.join(folder, f"{digit}_moreclutter_label.npy"))
+def data_files(datapath, digit, split, bg=None):
+    """Paths of one digit's `(data, label)` npy pair.
+
+    bg None: the 2021 layout `<datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy`;
+    a background name (utils/backgrounds.py): `<datapath>/<split>/<bg>/<d>_{data,label}.npy`.
+    """
+    if bg is None:
+        folder = os.path.join(datapath, split, "moreclutter")
+        return (os.path.join(folder, f"{digit}_moreclutter_data.npy"), os.path.join(folder, f"{digit}_moreclutter_label.npy"))
+    folder = os.path.join(datapath, split, bg)
+    return os.path.join(folder, f"{digit}_data.npy"), os.path.join(folder, f"{digit}_label.npy")
 
 
 def window_offsets(size, row_stride):
