@@ -56,6 +56,8 @@ def main(argv=None):
 
     actor = Actor(args.batch_size, device=device)
     actor_ms = median_ms(actor.takeaction, [a.to(device) for a in random_actions(args.repeats)], device, args.warmup)
+    inclusive = Actor(args.batch_size, device=device, inclusive=True)  # the successor's actor, same table path
+    inclusive_ms = median_ms(inclusive.takeaction, [a.to(device) for a in random_actions(args.repeats)], device, args.warmup)
     windows = [[0, 0, 84, 84] for _ in range(args.batch_size)]
     loop_ms = median_ms(lambda a: loop_takeaction(windows, a), random_actions(args.loop_repeats), device, args.warmup)
 
@@ -65,6 +67,7 @@ def main(argv=None):
     print(f"torch {torch.__version__}, device {device}{device_name}")
     print(f"N = {args.batch_size}, median ms per takeaction step")
     print(f"  vectorised Actor     {actor_ms:8.3f} ms  ({args.repeats} steps)")
+    print(f"  ... inclusive=True   {inclusive_ms:8.3f} ms  ({args.repeats} steps)")
     print(f"  per-window loop (CPU) {loop_ms:7.3f} ms  ({args.loop_repeats} steps)")
     print(f"  speed-up loop/Actor  {loop_ms / actor_ms:8.1f}x")
 
