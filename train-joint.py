@@ -11,7 +11,7 @@ import torch
 
 from models import Agent, Net
 from models.net import EMBED_DIM
-from utils.checkpoint import CheckpointError, load_weights, model_checkpoint, save_checkpoint
+from utils.checkpoint import load_weights, model_checkpoint, save_checkpoint
 from utils.config import JointConfig, RolloutConfig
 from utils.data import ClutteredMNIST, make_loader
 from utils.engine import joint_epoch
@@ -21,24 +21,17 @@ from utils.plots import iou_histogram, trajectory_figure
 from utils.resume import apply_resume, save_resume
 from utils.rollout import rollout
 from utils.runtime import RunContext, compile_models, current_lr, make_optimizer, script_main
+from utils.training import resolve_checkpoint
 
 DEFAULT_SAVENAME = "cluttermnist_joint"
 CHECKPOINTS = {"net": "{kind}_net.pth.tar", "agent": "{kind}_agent.pth.tar"}
-
-
-def resolve_pretrained(path, saveroot):
-    """`--pretrained` as given when absolute or present, else relative to --saveroot."""
-    for candidate in (path, os.path.join(saveroot, path)):
-        if os.path.isfile(candidate):
-            return candidate
-    raise CheckpointError(f"--pretrained {path}: not found (looked at {path} and {os.path.join(saveroot, path)})")
 
 
 def build_models(args, device):
     """Net (from --pretrained unless evaluating) and agent; --freeze 1 turns the net's gradients off."""
     net = Net(args.pooling_size, args.pooling_mode)
     if args.pretrained and not args.evaluate:
-        path = resolve_pretrained(args.pretrained, args.saveroot)
+        path = resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")
         state = load_weights(net, path, "net")
         print(f"pretrained net: {path} (epoch {state.get('epoch')}, acc {state.get('acc')})")
     elif not args.evaluate:

@@ -141,3 +141,51 @@ def sample_actions(logits, generator=None, noise=None):
     if noise is None:
         noise = gumbel_noise(logits.shape, logits.device, generator)
     return (logits + noise).argmax(dim=-1)
+
+
+class RoIAgent(nn.Module):
+    """The successor's recurrent agent: it reads the pooled RoI feature (N, C, p, p) of its window.
+
+    `x = flatten(relu(conv(feature)))` (a 1x1 convolution C -> 32), `h_t = relu(i2h(x_t) + h2h(h_{t-1}))`
+    with h_0 = 0, `logits = fc(h_t)`. No value head, torch's default initialisation; the key names
+    (`conv.0`, `i2h`, `h2h`, `fc`) are the successor's, so its checkpoints load strictly.
+    """
+
+    def __init__(self, in_channels=64, pooling_size=7, num_act=10, hidden_size=48):
+        super().__init__()
+        self.in_channels, self.pooling_size, self.num_act, self.hidden_size = in_channels, pooling_size, num_act, hidden_size
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, 32, kernel_size=1), nn.ReLU(inplace=True))
+        self.i2h = nn.Linear(32 * pooling_size * pooling_size, hidden_size)
+        self.h2h = nn.Linear(hidden_size, hidden_size)
+        self.fc = nn.Linear(hidden_size, num_act)
+
+    def init_hidden(self, batch_size, device=None):
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=self.h2h.weight.dtype)
+
+    def encode(self, roi_features):
+        """(..., C, p, p) -> (..., 32 * p * p) input of the recurrence."""
+        lead = roi_features.shape[:-3]
+        return self.conv(roi_features.reshape(-1, *roi_features.shape[-3:])).reshape(*lead, -1)
+
+    def step(self, roi_feature, h_prev=None):
+        """(N, C, p, p), h (N, H) or None -> (h (N, H), logits (N, A))."""
+        if h_prev is None:
+            h_prev = self.init_hidden(roi_feature.shape[0], roi_feature.device)
+        h = F.relu(self.i2h(self.encode(roi_feature)) + self.h2h(h_prev.to(roi_feature.dtype)))
+        return h, self.fc(h)
+
+    def rollout_step(self):
+        """`step` as a function (state, h) -> (h, logits), the interface of `utils.rollout.rollout`."""
+        return self.step
+
+    def sequence_logits(self, roi_features):
+        """The logits of a whole episode at once: (N, T, C, p, p) -> (N, T, A), the same values as T
+        calls of `step` (h_0 = 0), with the convolution and the input layer batched over the steps."""
+        inputs = self.i2h(self.encode(roi_features).transpose(0, 1))  # (T, N, H)
+        if inputs.dtype != self.h2h.weight.dtype:  # bf16 under autocast: the recurrence runs in the weights' dtype
+            inputs = inputs.to(self.h2h.weight.dtype)
+        hidden = ReluRecurrence.apply(inputs, self.h2h.weight, self.h2h.bias)
+        return self.fc(hidden.transpose(0, 1))
+
+    def forward(self, roi_feature, h_prev=None):
+        return self.step(roi_feature, h_prev)

@@ -74,9 +74,7 @@ class Net(nn.Module):
 
     def embed_sets(self, features, boxes):
         """Embeds R box sets of the N images in one head pass: boxes (R, N, 4) -> (R, N, 512)."""
-        sets, n, _ = boxes.shape
-        index = torch.arange(n, device=boxes.device, dtype=boxes.dtype).view(1, n, 1).expand(sets, n, 1)
-        return self.embed(features, torch.cat([index, boxes], dim=2).view(sets * n, 5)).view(sets, n, -1)
+        return self.embed(features, set_rois(boxes)).view(*boxes.shape[:2], -1)
 
     def forward(self, images, rois):
         return self.embed(self.features(images), rois)
@@ -90,6 +88,13 @@ def as_rois(boxes):
         return boxes
     index = torch.arange(boxes.shape[0], device=boxes.device, dtype=boxes.dtype)
     return torch.cat([index[:, None], boxes], dim=1)
+
+
+def set_rois(boxes):
+    """R box sets of the same N images (R, N, 4) -> (R * N, 5) RoIs, set after set."""
+    sets, n, _ = boxes.shape
+    index = torch.arange(n, device=boxes.device, dtype=boxes.dtype).view(1, n, 1).expand(sets, n, 1)
+    return torch.cat([index, boxes], dim=2).view(sets * n, 5)
 
 
 def stack_rois(*box_sets):

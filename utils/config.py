@@ -30,6 +30,7 @@ class RolloutConfig:
     min_box_side: int = 28
     norm: bool = False  # L2-normalise embeddings before distances
     precision: Precision = Precision()
+    inclusive: bool = False  # the successor's actor (inclusive widths, start [0, 0, 83, 83])
 
     @classmethod
     def from_args(cls, args):

@@ -6,26 +6,32 @@ import os
 import numpy as np
 import torch
 
+from utils.backgrounds import BACKGROUNDS
 from utils.clutter import data_files
 from utils.mnist import SPLITS
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 IMAGE_SIZE = 84
-GENERATE_HINT = "python clutter_mnist_scale.py --datapath {datapath} --digits {digit}"
+GENERATE_HINT = "python clutter_mnist_scale.py --datapath {datapath} --digits {digit}{bg_flag}"
 
 
 class DataError(Exception):
     """Missing or malformed data files; the message is one line a user can act on."""
 
 
-def load_arrays(datapath, digit, split):
-    """Reads one digit's files -> (images uint8 (N, 84, 84), labels float64 (N, 4) `[x, y, w, h]`)."""
+def load_arrays(datapath, digit, split, bg=None):
+    """Reads one digit's files -> (images uint8 (N, 84, 84), labels float64 (N, 4) `[x, y, w, h]`).
+
+    bg None reads the 2021 data (`moreclutter`), a name from utils.backgrounds.BACKGROUNDS that background's files.
+    """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}: use one of {SPLITS}")
     if not (isinstance(digit, (int, np.integer)) and 0 <= digit <= 9):
         raise DataError(f"unknown digit {digit!r}: use 0..9")
-    hint = GENERATE_HINT.format(datapath=datapath, digit=digit)
-    data_path, label_path = data_files(datapath, digit, split)
+    if bg is not None and bg not in BACKGROUNDS:
+        raise DataError(f"unknown background {bg!r}: use one of {BACKGROUNDS}")
+    hint = GENERATE_HINT.format(datapath=datapath, digit=digit, bg_flag=f" --bg_name {bg}" if bg else "")
+    data_path, label_path = data_files(datapath, digit, split, bg)
     for path in (data_path, label_path):
         if not os.path.isfile(path):
             raise DataError(f"missing data file {path}; generate it with: {hint}")

@@ -134,7 +134,7 @@ def joint_batch(net, agent, images, targets, config, generator, optimizers=None,
     logits = episode.logits
     if agent_optimizer is not None:  # the episode's logits again, with gradients, in one batched pass
         with autocast(device):
-            logits = agent.sequence_logits(episode.embeddings[:, :-1])
+            logits = agent.sequence_logits(episode.states)
     pg = policy_terms(rewards, logits, episode.actions, config.gamma, config.lamb_ent)
     if agent_optimizer is not None:
         optimizer_step(agent_optimizer, pg["loss"])

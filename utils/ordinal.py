@@ -16,13 +16,23 @@ def ordinal_terms(f_gt, f_i, f_j, iou_i, iou_j, margin):
     # Each row's distances once: d(f_gt, f_pos) is d_i or d_j, row by row the same numbers as
     # pairwise_distance(f_gt, where(i_is_positive, f_i, f_j)).
     d_i, d_j = F.pairwise_distance(f_gt, f_i), F.pairwise_distance(f_gt, f_j)
-    i_is_positive = iou_i >= iou_j
-    # = nn.TripletMarginLoss(margin, p=2) written out: recent torch rejects margin <= 0, and the
-    # original's default --margin is 0.0 (tests check equality with the module for margin > 0)
-    loss = (torch.where(i_is_positive, d_i - d_j, d_j - d_i) + margin).clamp(min=0).mean()
+    loss = triplet_loss(d_i, d_j, iou_i, iou_j, margin)
     with torch.no_grad():
-        target_sign = torch.sign(iou_j - iou_i)
-        inst = torch.sign(d_i - d_j) == target_sign
+        inst = ordered_correctly(d_i, d_j, iou_i, iou_j)
         prototype = f_gt.mean(dim=0, keepdim=True)
-        proto = torch.sign(F.pairwise_distance(prototype, f_i) - F.pairwise_distance(prototype, f_j)) == target_sign
+        proto = ordered_correctly(F.pairwise_distance(prototype, f_i), F.pairwise_distance(prototype, f_j), iou_i, iou_j)
     return {"loss": loss, "inst": inst, "proto": proto}
+
+
+def triplet_loss(d_i, d_j, iou_i, iou_j, margin):
+    """Mean triplet loss from an anchor's distances d_i, d_j (N,) to two boxes: the positive is the
+    box with the larger IoU (ties: box i). = nn.TripletMarginLoss(margin, p=2) written out: recent
+    torch rejects margin <= 0, and the 2021 default --margin is 0.0 (tests check equality with the
+    module for margin > 0)."""
+    return (torch.where(iou_i >= iou_j, d_i - d_j, d_j - d_i) + margin).clamp(min=0).mean()
+
+
+def ordered_correctly(d_i, d_j, iou_i, iou_j):
+    """(N,) bool: sign(d_i - d_j) == sign(iou_j - iou_i), so a pair with equal IoUs counts as
+    correct only when both distances are exactly equal."""
+    return torch.sign(d_i - d_j) == torch.sign(iou_j - iou_i)

@@ -85,3 +85,18 @@ def embedding_projection(embeddings, ious, path, title):
     axis.set_ylabel("PC 2")
     axis.set_title(title, fontsize=9)
     return save_figure(figure, path)
+
+
+def reconstruction_figure(images, reconstructions, path, title):
+    """Two rows: the input images (uint8 or float) above the decoder's reconstructions of the same images."""
+    images, reconstructions = np.asarray(images), np.asarray(reconstructions)
+    count = len(images)
+    figure, axes = plt.subplots(2, count, figsize=(1.1 * count, 2.5), squeeze=False)
+    for column in range(count):
+        for row, picture in enumerate((images[column], reconstructions[column])):
+            axes[row, column].imshow(picture.reshape(picture.shape[-2:]), cmap="gray")
+            axes[row, column].axis("off")
+    axes[0, 0].set_title("input", fontsize=8, loc="left")
+    axes[1, 0].set_title("reconstruction", fontsize=8, loc="left")
+    figure.suptitle(title, fontsize=9)
+    return save_figure(figure, path)

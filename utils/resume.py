@@ -18,7 +18,7 @@ RESUME_FILE = "resume.pth.tar"
 # flags that may change between an interrupted run and its resumption: paths may move (the data is
 # compared by its fingerprint, utils/runfolder.py), what changes results may not
 FREE_TO_CHANGE = {"resume", "epochs", "workers", "device", "wandb_mode", "log_interval", "evaluate", "visualize", "eval_digits",
-                  "overwrite", "datapath", "saveroot", "savename", "pretrained"}
+                  "overwrite", "datapath", "saveroot", "savename", "pretrained", "pretrained_agent"}
 
 
 def rng_state(generators):

@@ -20,10 +20,17 @@ POLICIES = ("sample", "greedy", "random")
 
 class Episode:
     """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
-    (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64."""
+    (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64, and `states` (N, T, ...),
+    what the agent read at each step (the embeddings themselves for the 2021 agent; the RoI features
+    for the successor's agent): `agent.sequence_logits(episode.states)` recomputes the logits."""
 
-    def __init__(self, boxes, embeddings, logits, actions):
+    def __init__(self, boxes, embeddings, logits, actions, states=None):
         self.boxes, self.embeddings, self.logits, self.actions = boxes, embeddings, logits, actions
+        self._states = states
+
+    @property
+    def states(self):
+        return self._states if self._states is not None else self.embeddings[:, :-1]
 
     def final_ious(self, targets):
         """IoU of each image's last box with its ground truth (N, 4) -> (N,)."""
@@ -40,7 +47,7 @@ def maybe_normalize(embeddings, norm):
 def rollout(net, agent, features, config, policy="sample", generator=None):
     """Runs the agent for `config.seq_len` steps from the whole image, all images at once.
 
-    features: (N, 128, 15, 15) backbone map (a random policy only reads N and the device from it);
+    net: the 2021 `Net` or the successor's `RoIEncoder`; features: its backbone map (a random policy only reads N and the device from it);
     config: a RolloutConfig; policy: "sample" (softmax sampling, the original's training and
     testing), "greedy" (argmax) or "random" (uniform over `config.num_act` actions; needs no agent
     and computes no embeddings); generator: the torch.Generator of the action draws.
@@ -50,7 +57,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     n, device, steps = features.shape[0], features.device, config.seq_len
-    actor = Actor(n, min_box_side=config.min_box_side, device=device)
+    actor = Actor(n, min_box_side=config.min_box_side, device=device, inclusive=config.inclusive)
     box = whole_image_boxes(n, device)
     boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
     if policy == "random":
@@ -65,12 +72,22 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         with torch.no_grad():
             features = features.float()
     hidden = agent.init_hidden(n, device)
+    # the successor's encoder gives the agent the RoI feature and the reward the embedding (`observe`);
+    # the 2021 net gives both the embedding
+    observe = getattr(net, "observe", None)
+    states = [] if observe is not None else None
     with torch.no_grad(), config.precision.autocast(device):
         agent_step = agent.rollout_step()
         for t in range(steps):
-            embedding = maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm)
+            rois = torch.cat([index, box], dim=1)
+            if observe is None:
+                embedding = state = maybe_normalize(net.embed(features, rois), config.norm)
+            else:
+                state, embedding = observe(features, rois)
+                embedding = maybe_normalize(embedding, config.norm)
+                states.append(state)
             embeddings.append(embedding)
-            hidden, logits = agent_step(embedding, hidden)
+            hidden, logits = agent_step(state, hidden)
             logits_seq.append(logits)
             actions = logits.argmax(dim=1) if policy == "greedy" else sample_actions(logits, noise=noise[t])
             actions_seq.append(actions)
@@ -78,7 +95,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
             boxes.append(box)
         embeddings.append(maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm))
     stack = lambda seq: torch.stack(seq, dim=1)
-    return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq))
+    return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq), stack(states) if states else None)
 
 
 def whole_image_boxes(n, device):

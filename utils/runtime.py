@@ -53,13 +53,17 @@ def make_generator(device, seed):
     return generator
 
 
-def make_optimizer(name, params, lr):
-    """'SGD' (momentum 0.9, as the original) or 'Adam'. The fused implementation updates all
-    parameters in one op (the same update rule as the per-parameter loop); the foreach one where a
-    torch build has no fused kernel for the device."""
+def make_optimizer(name, params, lr, weight_decay=0.0):
+    """'SGD' (momentum 0.9, as the original, no weight decay), 'Adam' (with `weight_decay`) or 'RMS'
+    (RMSprop, torch's defaults). The fused implementation updates all parameters in one op (the same
+    update rule as the per-parameter loop); the foreach one where a torch build has no fused kernel."""
     params = [p for p in params if p.requires_grad]
-    build = (lambda **kw: torch.optim.SGD(params, lr=lr, momentum=0.9, **kw)) if name == "SGD" else \
-        (lambda **kw: torch.optim.Adam(params, lr=lr, **kw))
+    builders = {
+        "SGD": lambda **kw: torch.optim.SGD(params, lr=lr, momentum=0.9, **kw),
+        "Adam": lambda **kw: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kw),
+        "RMS": lambda **kw: torch.optim.RMSprop(params, lr=lr, **kw),
+    }
+    build = builders[name]
     try:
         return build(fused=True)
     except (RuntimeError, TypeError, ValueError):
@@ -111,10 +115,11 @@ def out_of_memory(error):
 
 
 class RunContext:
-    """What both training scripts set up the same way: device, seeded generators, loaders, the
-    resume state (with --resume 1) and the logger (continuing the resumed wandb run)."""
+    """What every training script sets up the same way: device, seeded generators, loaders (the
+    2021 `build_loaders`, or `loader_builder(args, device, shuffle_generator)`), the resume state
+    (with --resume 1) and the logger (continuing the resumed wandb run)."""
 
-    def __init__(self, args, run_dir, job_type):
+    def __init__(self, args, run_dir, job_type, loader_builder=None):
         from utils.data import build_loaders, data_fingerprint
         from utils.logging import RunLogger
         from utils.resume import read_resume
@@ -129,7 +134,7 @@ class RunContext:
         # flag that only adds an evaluation (e.g. --greedy 1) leaves the training trajectory unchanged.
         self.generators = {"shuffle": torch.Generator().manual_seed(args.seed), "sampler": make_generator(self.device, args.seed + 1),
                            "eval": make_generator(self.device, args.seed + 2)}
-        self.loaders = build_loaders(args, self.device, self.generators["shuffle"])
+        self.loaders = (loader_builder or build_loaders)(args, self.device, self.generators["shuffle"])
         self.resume = read_resume(run_dir, args) if args.resume and not args.evaluate else None
         if not args.evaluate:
             check_data_fingerprint(run_dir, data_fingerprint(self.loaders), resuming=self.resume is not None)
@@ -139,9 +144,9 @@ class RunContext:
         self.logger = RunLogger(run_dir, vars(args), args.wandb_project, args.wandb_mode, job_type=job_type, run_id=run_id)
 
 
-def script_main(argv, description, default_savename, run, script):
+def script_main(argv, description, default_savename, run, script, parse=None):
     """Entry point of a training script: parses flags, opens the run folder (utils/runfolder.py) and
-    calls `run(args, run_dir)`; expected failures become one line on stderr (exit 1), Ctrl-C and
+    calls `run(args, run_dir)` (`parse`: the parser function, default the 2021 scripts'); expected failures become one line on stderr (exit 1), Ctrl-C and
     SIGTERM a resume hint (exit 130). `script`: the script's file name, recorded as the folder's owner."""
     from utils.args import parse_args
     from utils.checkpoint import CheckpointError
@@ -151,7 +156,7 @@ def script_main(argv, description, default_savename, run, script):
     run_dir, evaluating = None, False
     try:
         interrupt_on_sigterm()  # replaces quiet_ctrl_c: from here on the script catches both
-        args = parse_args(argv, description=description)
+        args = (parse or parse_args)(argv, description=description)
         evaluating = bool(args.evaluate)
         run_dir = run_folder_path(args.saveroot, args.savename, default_savename)
         with RunFolder(run_dir, script, run_mode(args)) as run_dir:

@@ -1,0 +1,168 @@
+"""Successor method, stage 3: test-time policy adaptation. A trained agent adapts to a new
+background kind or digit from unlabelled target images; its reward is the embedding distance to
+the prototype of a few labelled exemplars (docs/method.md, "Successor: adaptation")."""
+
+if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
+    from utils.startup import quiet_ctrl_c
+
+    quiet_ctrl_c()
+
+import json
+import os
+
+import torch
+
+from utils.agent_runs import agent_checkpoint, build_agent, evaluation_pass, load_encoder
+from utils.args import parse_successor_args
+from utils.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from utils.corrupted import CorruptedMNIST, record_subset, support_indices
+from utils.data import make_loader
+from utils.evaluation import whole_image_ious
+from utils.files import file_sha256, write_atomically
+from utils.logging import format_metrics, warn
+from utils.prototype_engine import AgentConfig, agent_epoch
+from utils.rollout import corloc, rollout
+from utils.runtime import RunContext, make_optimizer, script_main
+from utils.training import fit, resolve_checkpoint
+
+DEFAULT_SAVENAME = "adapt_mnist"
+SELECTION = "Test Loc Acc"  # best-on-test: an oracle figure (it reads target labels), reported as such
+
+
+def build_adaptation_loaders(args, device, shuffle_generator):
+    """The target domain: its train split (shuffled, labels unused by the update; `train_eval` in
+    order for the before/after figures) and its test split."""
+    train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed)
+    test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test")
+    print(f"target: {args.bg_name}, digit {args.digit}: {len(train_set)} unlabelled train / {len(test_set)} test images "
+          f"from {args.datapath}")
+    loader = lambda dataset, shuffle: make_loader(dataset, args.batch_size, shuffle, shuffle_generator if shuffle else None,
+                                                  args.workers, device)
+    return {"train": loader(train_set, True), "val": None, "test": loader(test_set, False), "train_eval": loader(train_set, False)}
+
+
+def source_models(args, device):
+    """The trained agent and the encoder it was trained with (recorded in its checkpoint), unless
+    --pretrained names another one."""
+    agent_path = resolve_checkpoint(args.pretrained_agent, args.saveroot, "--pretrained_agent")
+    if agent_path is None:
+        raise CheckpointError("adapt_agent.py needs --pretrained_agent, an agent checkpoint of train_agent.py "
+                              "(e.g. results/agent_mnist_ae/best.pth.tar)")
+    state = load_checkpoint(agent_path)
+    recorded = state.get("encoder")
+    if args.pretrained:
+        encoder_path = resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")
+        if recorded and os.path.abspath(encoder_path) != recorded:
+            print(f"--pretrained overrides the encoder the agent was trained with ({recorded})")
+    elif recorded and os.path.isfile(recorded):
+        encoder_path = recorded
+    else:
+        raise CheckpointError(f"{agent_path} does not name an existing encoder ({recorded or 'none recorded'}); "
+                              f"give the one it was trained with as --pretrained")
+    if state.get("encoder_sha256") and file_sha256(encoder_path) != state["encoder_sha256"]:
+        warn(f"{encoder_path} is not the file the agent was trained with (sha256 differs)")
+    encoder = load_encoder(encoder_path, args, device)
+    agent = build_agent(args, device)
+    load_weights(agent, agent_path, "agent")
+    print(f"agent: {agent_path} (epoch {state.get('epoch')}, source {state.get('bg_name')} digit {state.get('digit')}, "
+          f"test Loc Acc {state.get('acc')})")
+    return encoder, agent, encoder_path
+
+
+def support_prototype(ctx, encoder):
+    """The mean embedding of the ground-truth boxes of `--support_size` seeded target training images."""
+    train_set = ctx.loaders["train"].dataset
+    indices = support_indices(len(train_set), ctx.args.support_size, ctx.args.seed)
+    record_subset(ctx.run_dir, "support_inds", train_set, indices)
+    images, targets = train_set[indices]
+    with torch.no_grad():
+        embeddings = encoder.embed(encoder.features(images.to(ctx.device)), targets.to(ctx.device)).float()
+    return embeddings.mean(dim=0)
+
+
+def baselines(ctx, config):
+    """CorLoc of the whole-image box and of a uniform random policy on the target test split."""
+    loader = ctx.loaders["test"]
+    random_ious = []
+    for images, targets in loader:
+        episode = rollout(None, None, images.to(ctx.device), config.rollout, "random", ctx.generators["eval"])
+        random_ious.append(episode.final_ious(targets.to(ctx.device)).cpu())
+    return {"Test CorLoc whole image": corloc(whole_image_ious(loader)), "Test CorLoc random policy": corloc(torch.cat(random_ious))}
+
+
+def before(ctx, encoder, agent, config, prototype):
+    """The source agent on the target domain, before any update."""
+    metrics = {"Test Before Loc Acc": evaluation_pass(ctx, encoder, agent, config, ctx.loaders["test"], -1, prototype=prototype)["Test Loc Acc"],
+               "Train Before Loc Acc": evaluation_pass(ctx, encoder, agent, config, ctx.loaders["train_eval"], -1, phase="Train",
+                                                       prototype=prototype)["Train Loc Acc"]}
+    metrics.update(baselines(ctx, config))
+    print(f"before adaptation: {format_metrics(metrics)} ({len(ctx.loaders['test'].dataset)} test images)")
+    return metrics
+
+
+def adapt(ctx, encoder, agent, config, prototype, encoder_path):
+    args, run_dir, loaders, device = ctx.args, ctx.run_dir, ctx.loaders, ctx.device
+    optimizer = make_optimizer(args.optimizer_ag, agent.parameters(), args.lr_ag)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.steps_ag, gamma=0.1)
+
+    def run_epoch(epoch):
+        metrics, _ = agent_epoch(encoder, agent, loaders["train"], device, ctx.generators["sampler"], config, epoch, optimizer,
+                                 prototype=prototype)
+        metrics.update(evaluation_pass(ctx, encoder, agent, config, loaders["test"], epoch, prototype=prototype))
+        return metrics
+
+    def save(kind):
+        return lambda epoch, metrics: save_checkpoint(agent_checkpoint(epoch, agent, metrics[SELECTION], args, encoder_path),
+                                                      os.path.join(run_dir, f"{kind}.pth.tar"))
+
+    metrics, _, last_epoch = fit(ctx, run_epoch, SELECTION, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler},
+                                 on_best=save("best"))
+    if last_epoch is not None:
+        save("last")(last_epoch, metrics)
+    return last_epoch
+
+
+def after(ctx, encoder, agent, config, prototype):
+    """The adapted agents on the target test and train splits: `last` (the main figure) and `best`
+    (chosen on test: an oracle figure)."""
+    summary = {}
+    for kind in ("last", "best"):
+        path = os.path.join(ctx.run_dir, f"{kind}.pth.tar")
+        state = load_weights(agent, path, "agent")
+        summary[f"Test {kind.title()} Loc Acc"] = float(state["acc"])
+        summary[f"Train {kind.title()} Loc Acc"] = evaluation_pass(ctx, encoder, agent, config, ctx.loaders["train_eval"], state["epoch"],
+                                                                  phase="Train", prototype=prototype)["Train Loc Acc"]
+        summary[f"{kind.title()} Epoch"] = int(state["epoch"])
+    return summary
+
+
+def run(args, run_dir):
+    ctx = RunContext(args, run_dir, job_type="adapt_agent", loader_builder=build_adaptation_loaders)
+    encoder, agent, encoder_path = source_models(args, ctx.device)
+    config = AgentConfig.from_args(args)
+    try:
+        prototype = support_prototype(ctx, encoder)
+        summary = before(ctx, encoder, agent, config, prototype)
+        last_epoch = None
+        if not args.evaluate:
+            last_epoch = adapt(ctx, encoder, agent, config, prototype, encoder_path)
+        elif os.path.isfile(os.path.join(run_dir, "last.pth.tar")):
+            last_epoch = load_checkpoint(os.path.join(run_dir, "last.pth.tar"))["epoch"]
+        if last_epoch is not None:
+            summary.update(after(ctx, encoder, agent, config, prototype))
+        summary["Test Images"], summary["Train Images"] = len(ctx.loaders["test"].dataset), len(ctx.loaders["train"].dataset)
+        ctx.logger.log(summary, (last_epoch if last_epoch is not None else -1) + 1)
+        write_atomically(os.path.join(run_dir, "summary.json"), lambda stream: stream.write((json.dumps(summary, indent=2) + "\n").encode()))
+        print(f"adaptation summary (Last = after the last epoch; Best = chosen on target test labels, an oracle): "
+              f"{format_metrics(summary)}")
+        return summary
+    finally:
+        ctx.logger.finish()
+
+
+def main(argv=None):
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse=parse_successor_args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Successor method, stage 1: pretrain the RoI encoder with the prototype ordinal loss and image
+reconstruction on one background kind and digit (docs/method.md, "Successor: encoder pretraining")."""
+
+if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
+    from utils.startup import quiet_ctrl_c
+
+    quiet_ctrl_c()
+
+import json
+import os
+
+import torch
+
+from models import RoIEncoder
+from utils.args import parse_successor_args
+from utils.checkpoint import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
+from utils.corrupted import CorruptedMNIST, build_prototype_loaders, record_subset
+from utils.data import DataError, make_loader
+from utils.files import write_atomically
+from utils.logging import format_metrics, warn
+from utils.plots import reconstruction_figure
+from utils.prototype_engine import EncoderConfig, encoder_epoch
+from utils.runtime import RunContext, make_optimizer, script_main
+from utils.training import fit
+
+DEFAULT_SAVENAME = "pretrain_mnist_ae"
+ACC_KEYS = {"acc_inst": "Inst", "acc_proto": "Proto", "acc_inst_other": "Inst Other", "acc_proto_other": "Proto Other"}
+SELECTION = "Test Ord Acc Proto"
+
+
+def encoder_checkpoint(epoch, encoder, metrics, args):
+    """`{epoch, state_dict, acc_inst, acc_proto, acc_inst_other, acc_proto_other}` (test accuracies)
+    plus what rebuilds the run's encoder and data."""
+    accuracies = {key: float(metrics[f"Test Ord Acc {name}"]) for key, name in ACC_KEYS.items()}
+    return model_checkpoint(epoch, encoder, accuracies["acc_proto"], dim=encoder.dim, bg_name=args.bg_name, digit=args.digit,
+                            samples_per_class=args.samples_per_class, **accuracies)
+
+
+def run_epoch(ctx, encoder, config, optimizer, epoch):
+    metrics = encoder_epoch(encoder, ctx.loaders["train"], ctx.device, ctx.generators["sampler"], config, epoch, optimizer)
+    with torch.no_grad():
+        metrics.update(encoder_epoch(encoder, ctx.loaders["test"], ctx.device, ctx.generators["eval"], config, epoch))
+    return metrics
+
+
+def train(ctx, encoder, config):
+    args, run_dir = ctx.args, ctx.run_dir
+    optimizer = make_optimizer(args.optimizer, encoder.parameters(), args.lr, weight_decay=1e-5)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.steps, gamma=0.1)
+    save = lambda kind: lambda epoch, metrics: save_checkpoint(encoder_checkpoint(epoch, encoder, metrics, args),
+                                                               os.path.join(run_dir, f"{kind}.pth.tar"))
+    _, _, last_epoch = fit(ctx, lambda epoch: run_epoch(ctx, encoder, config, optimizer, epoch), SELECTION, {"encoder": encoder},
+                           {"encoder": optimizer}, {"encoder": scheduler}, on_best=save("best"), after_epoch=save("last"))
+    return last_epoch
+
+
+def generalisation(ctx, encoder, config):
+    """Test accuracies on the other nine digits of the same background -> their means (NaN without data)."""
+    args, device = ctx.args, ctx.device
+    per_digit = {}
+    for digit in (d for d in range(10) if d != args.digit):
+        try:
+            test_set = CorruptedMNIST(args.datapath, args.bg_name, digit, "test")
+        except DataError as error:
+            warn(f"generalisation: skipping digit {digit} ({error})")
+            continue
+        loader = make_loader(test_set, args.batch_size, False, None, args.workers, device)
+        with torch.no_grad():
+            per_digit[digit] = encoder_epoch(encoder, loader, device, ctx.generators["eval"], config, 0, phase="Gen")
+    means = {}
+    for name in ACC_KEYS.values():
+        values = [metrics[f"Gen Ord Acc {name}"] for metrics in per_digit.values()]
+        means[name] = sum(values) / len(values) if values else float("nan")
+    return means, sorted(per_digit)
+
+
+def final_summary(ctx, encoder, config, step):
+    """For `last` and `best`: the stored test accuracies as `Test {Last|Best} Ord Acc ...` and the
+    means over the other nine digits as `Test {Last|Best} Gen Ord Acc ...`; a reconstruction figure."""
+    args, run_dir = ctx.args, ctx.run_dir
+    summary = {}
+    for kind in ("last", "best"):
+        path = os.path.join(run_dir, f"{kind}.pth.tar")
+        state = load_checkpoint(path)
+        load_weights(encoder, path, "encoder")
+        for key, name in ACC_KEYS.items():
+            summary[f"Test {kind.title()} Ord Acc {name}"] = float(state[key])
+        means, digits = generalisation(ctx, encoder, config)
+        for name, value in means.items():
+            summary[f"Test {kind.title()} Gen Ord Acc {name}"] = value
+        summary[f"Test {kind.title()} Epoch"] = int(state["epoch"])
+    summary["Gen Digits"] = len(digits)
+    test_set = ctx.loaders["test"].dataset
+    images, _ = test_set[list(range(min(16, len(test_set))))]
+    encoder.eval()
+    with torch.no_grad():
+        reconstructions = encoder.decode(encoder.features(images.to(ctx.device))).cpu()
+    summary["Images"] = reconstruction_figure(test_set.images[: len(images)].numpy(), reconstructions.numpy(),
+                                              os.path.join(run_dir, "reconstructions.png"),
+                                              f"{args.bg_name} digit {args.digit}, best encoder (epoch {summary['Test Best Epoch']})")
+    ctx.logger.log(summary, step)
+    write_atomically(os.path.join(run_dir, "summary.json"),
+                     lambda stream: stream.write((json.dumps({k: v for k, v in summary.items()}, indent=2) + "\n").encode()))
+    print(f"summary (best on test {SELECTION}; Gen over {len(digits)} other digits): {format_metrics(summary)}")
+    return summary
+
+
+def run(args, run_dir):
+    ctx = RunContext(args, run_dir, job_type="pretrain_encoder", loader_builder=build_prototype_loaders)
+    record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
+    encoder = RoIEncoder(args.pooling_size, args.pooling_mode, args.dim).to(ctx.device)
+    config = EncoderConfig.from_args(args)
+    try:
+        last_epoch = None if args.evaluate else train(ctx, encoder, config)
+        if args.evaluate:
+            last_epoch = load_checkpoint(os.path.join(run_dir, "last.pth.tar"))["epoch"]
+        return final_summary(ctx, encoder, config, (last_epoch or 0) + 1)
+    finally:
+        ctx.logger.finish()
+
+
+def main(argv=None):
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse=parse_successor_args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Datasets and loaders of the successor method: one background kind and digit of corrupted MNIST,
+few-shot training subsets and the adaptation support set (docs/method.md, "Successor: data")."""
+
+import json
+import os
+
+import numpy as np
+import torch
+
+from utils.data import ClutteredMNIST, DataError, load_arrays, make_loader, xywh_to_xyxy
+from utils.files import write_atomically
+
+
+def subset_indices(count, size, seed, digit):
+    """The first `size` items of a permutation of range(count) drawn from (seed, digit) alone, so
+    every background kind, pretraining and agent training use the same MNIST digits."""
+    if size > count:
+        raise DataError(f"--sample_size {size} is larger than the {count} training images of digit {digit}")
+    order = np.random.default_rng(np.random.SeedSequence([seed, digit, 0x5A3E])).permutation(count)
+    return np.sort(order[:size])
+
+
+class CorruptedMNIST(ClutteredMNIST):
+    """One background kind, digit and split: `<datapath>/<split>/<bg>/<d>_{data,label}.npy`.
+
+    Items as ClutteredMNIST (normalised image, `[x1, y1, x2, y2]` target). `sample_size` keeps a
+    seeded few-shot subset of the train split (`subset`: the file's indices); the test split is whole.
+    """
+
+    def __init__(self, datapath, bg, digit, split, sample_size=None, seed=0):
+        images, labels = load_arrays(datapath, digit, split, bg=bg)
+        self.digit, self.split, self.bg = digit, split, bg
+        self.subset = None
+        if sample_size is not None and split == "train":
+            self.subset = subset_indices(len(images), sample_size, seed, digit)
+            images, labels = images[self.subset], labels[self.subset]
+        self.images = torch.from_numpy(np.ascontiguousarray(images))
+        self.targets = xywh_to_xyxy(labels)
+
+
+def describe(dataset):
+    subset = f" (few-shot subset of {len(dataset)})" if dataset.subset is not None else ""
+    return f"{len(dataset)} {dataset.split}{subset}"
+
+
+def build_prototype_loaders(args, device, shuffle_generator):
+    """Loaders of encoder pretraining and agent training: the (few-shot) train split shuffled,
+    the whole test split in order. {"train", "val": None, "test"}."""
+    train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed)
+    test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test")
+    print(f"data: {args.bg_name}, digit {args.digit}: {describe(train_set)} / {len(test_set)} test images from {args.datapath}")
+    return {"train": make_loader(train_set, args.batch_size, True, shuffle_generator, args.workers, device), "val": None,
+            "test": make_loader(test_set, args.batch_size, False, None, args.workers, device)}
+
+
+def support_indices(count, support_size, seed):
+    """The support set: the first `support_size` items of a seeded permutation of the target train split."""
+    if support_size > count:
+        raise DataError(f"--support_size {support_size} is larger than the {count} target training images")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + 0x5A3E))
+    return order[:support_size].sort().values
+
+
+def record_subset(run_dir, name, dataset, indices=None):
+    """Writes `<run_dir>/<name>.json`: which items of which file a run used (indices into the file)."""
+    if indices is None and dataset.subset is None:
+        return None
+    chosen = indices if indices is not None else dataset.subset
+    if dataset.subset is not None and indices is not None:  # indices into a subset: map back to the file
+        chosen = dataset.subset[np.asarray(indices)]
+    record = {"bg": dataset.bg, "digit": dataset.digit, "split": dataset.split, "indices": [int(i) for i in chosen]}
+    path = os.path.join(run_dir, f"{name}.json")
+    write_atomically(path, lambda stream: stream.write((json.dumps(record) + "\n").encode()))
+    return path

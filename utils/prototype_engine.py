@@ -1,0 +1,210 @@
+"""Epochs of the successor method (docs/method.md, "Successor"): ordinal encoder pretraining with
+prototypes and reconstruction, and agent training / test-time adaptation with the prototype reward.
+Like utils/engine.py, metric sums stay on the device and are read every `log_interval` batches."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from utils.anchors import draw_anchor_pairs
+from utils.config import LoopConfig, Precision, RolloutConfig
+from utils.engine import EpochMeter, iterate, optimizer_step
+from utils.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
+from utils.ordinal import ordered_correctly, triplet_loss
+from utils.rl import policy_terms, step_rewards
+from utils.rollout import corloc_hits, rollout
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """One epoch of encoder pretraining."""
+
+    group_size: int = 10  # K
+    train_mode: str = "shuffle_proto"
+    margin: float = 60.0
+    lamb: float = 0.1  # ordinal loss weight
+    lamb_base: float = 1.0  # reconstruction loss weight
+    precision: Precision = Precision()
+    loop: LoopConfig = LoopConfig()
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(args.samples_per_class, args.train_mode, args.margin, args.lamb, args.lamb_base, Precision(args.amp),
+                   LoopConfig(args.log_interval, args.max_batches))
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """One epoch of agent training (`group_size` K, `train_mode`) or adaptation (a fixed `prototype`)."""
+
+    rollout: RolloutConfig = RolloutConfig(inclusive=True)
+    group_size: int = 5
+    train_mode: str = "shuffle_proto"
+    gamma: float = 0.99
+    lamb_ent: float = 0.5
+    sign: bool = False
+    loop: LoopConfig = LoopConfig()
+
+    @classmethod
+    def from_args(cls, args):
+        rollout_config = RolloutConfig(args.seq_len, args.num_act, args.min_box_side, False, Precision(args.amp), inclusive=True)
+        return cls(rollout_config, args.samples_per_class, args.train_mode, args.gamma, args.lamb_ent, bool(args.sign),
+                   LoopConfig(args.log_interval, args.max_batches))
+
+
+ENCODER_SUMS = ("total", "base", "ord", "inst", "proto", "inst_other", "proto_other")
+
+
+def encoder_batch(encoder, images, targets, config, generator):
+    """Losses and per-image correctness of one batch (cut to whole groups of K).
+
+    One encoder pass; the reconstruction from its map; the ground truth and both anchor boxes of
+    every image through the head in one pass (dropout independent per element, as three calls).
+    """
+    k = config.group_size
+    used = used_count(images.shape[0], k)
+    images, targets = images[:used], targets[:used]
+    boxes, ious = draw_anchor_pairs(targets, generator)
+    perm = draw_group_permutation(used // k, images.device, generator)
+    with config.precision.autocast(images.device):
+        features = encoder.features(images)
+        reconstruction = encoder.decode(features)
+        sets = torch.cat([targets[None], boxes.transpose(0, 1)])  # (3, B, 4): gt, box i, box j
+        f_gt, f_i, f_j = encoder.embed_sets(features, sets).float()
+    base = F.mse_loss(reconstruction.float(), images)  # faithful: Sigmoid output against the normalised image
+    proto = group_prototypes(f_gt, k)
+    other = lambda x: permute_groups(x, k, perm)  # the image in the same slot of group pi(g)
+    f_i_o, f_j_o, iou_o = other(f_i), other(f_j), other(ious)
+    own = (f_i, f_j, ious[:, 0], ious[:, 1])
+    shuffled = (f_i_o, f_j_o, iou_o[:, 0], iou_o[:, 1])
+    anchor = proto if config.train_mode in ("proto", "shuffle_proto") else f_gt
+    pos_neg = shuffled if config.train_mode.startswith("shuffle") else own
+
+    def distances(a, b_i, b_j, iou_i, iou_j):
+        return F.pairwise_distance(a, b_i), F.pairwise_distance(a, b_j), iou_i, iou_j
+
+    ordinal = triplet_loss(*distances(anchor, *pos_neg), config.margin)
+    total = config.lamb_base * base + config.lamb * ordinal
+    with torch.no_grad():
+        correct = {name: ordered_correctly(*distances(a, *boxes_)) for name, a, boxes_ in
+                   (("inst", f_gt, own), ("proto", proto, own), ("inst_other", f_gt, shuffled), ("proto_other", proto, shuffled))}
+    return {"total": total, "base": base, "ord": ordinal, "correct": correct, "used": used,
+            "images": images, "reconstruction": reconstruction}
+
+
+def encoder_epoch(encoder, loader, device, generator, config, epoch, optimizer=None, phase=None):
+    """One pass of encoder pretraining (trains when `optimizer` is given) -> metrics dict with the
+    successor's names: `{phase} Total Loss`, `Base Loss`, `Ord Loss` (means over batches) and
+    `Ord Acc Inst`, `Ord Acc Proto`, `Ord Acc Inst Other`, `Ord Acc Proto Other` (% of used images)."""
+    training = optimizer is not None
+    phase = phase or ("Train" if training else "Test")
+    encoder.train(training)
+    meter = EpochMeter(device, ENCODER_SUMS)
+    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
+        if used_count(images.shape[0], config.group_size) == 0:
+            continue  # a last batch smaller than one group: no prototype
+        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        with torch.set_grad_enabled(training):
+            out = encoder_batch(encoder, images, targets, config, generator)
+        if training:
+            optimizer_step(optimizer, out["total"])
+        count = lambda mask: mask.sum(dtype=torch.float32)
+        correct = out["correct"]
+        meter.add(batch_index, out["total"], out["used"], [out["total"], out["base"], out["ord"], count(correct["inst"]),
+                                                           count(correct["proto"]), count(correct["inst_other"]),
+                                                           count(correct["proto_other"])])
+        if (batch_index + 1) % config.loop.log_interval == 0:
+            meter.check(phase, epoch)
+            bar.set_postfix(loss=f"{meter.sums[0].item() / meter.batches:.4f}")
+    meter.check(phase, epoch)
+    sums, batches, items = meter.totals(), max(meter.batches, 1), max(meter.items, 1)
+    metrics = {f"{phase} Total Loss": sums["total"] / batches, f"{phase} Base Loss": sums["base"] / batches,
+               f"{phase} Ord Loss": sums["ord"] / batches}
+    for key, name in (("inst", "Inst"), ("proto", "Proto"), ("inst_other", "Inst Other"), ("proto_other", "Proto Other")):
+        metrics[f"{phase} Ord Acc {name}"] = 100.0 * sums[key] / items
+    return metrics
+
+
+def reward_anchors(encoder, features, targets, config, generator, prototype=None):
+    """What each image's rewards measure distances to -> ((U, D), U images used).
+
+    With a fixed `prototype` (D,) (adaptation): that vector for every image, U = N. Otherwise groups
+    of K ground-truth embeddings (U = N cut to whole groups): `proto` its group's prototype,
+    `shuffle_proto` the prototype of group pi(g), `self` its own embedding, `shuffle_self` the
+    embedding of the image in the same slot of group pi(g).
+    """
+    n = features.shape[0]
+    if prototype is not None:
+        return prototype.expand(n, -1), n
+    k = config.group_size
+    used = used_count(n, k)
+    with torch.no_grad():
+        f_gt = encoder.embed(features[:used], targets[:used]).float()
+    perm = draw_group_permutation(used // k, features.device, generator) if config.train_mode.startswith("shuffle") else None
+    if config.train_mode in ("proto", "shuffle_proto"):
+        return group_prototypes(f_gt, k, perm), used
+    return (permute_groups(f_gt, k, perm) if perm is not None else f_gt), used
+
+
+AGENT_SUMS = ("pol", "ent", "reward_mean", "loc", "batches_with_loss")
+
+
+def agent_batch(encoder, agent, images, targets, config, generator, optimizer=None, prototype=None, policy="sample"):
+    """One batch: roll out from the whole image on every image, reward by the distance to the
+    anchors of `reward_anchors` (the first U images), REINFORCE update when `optimizer` is given.
+    Returns per-batch tensors; `final_iou` (N,) covers every image."""
+    device = images.device
+    with torch.no_grad(), config.rollout.precision.autocast(device):
+        features = encoder.features(images)
+    anchors, used = reward_anchors(encoder, features, targets, config, generator, prototype)
+    episode = rollout(encoder, agent, features, config.rollout, policy, generator)
+    out = {"final_iou": episode.final_ious(targets), "used": used, "episode": episode}
+    if used == 0:  # a last batch smaller than one group: no reward
+        return out
+    rewards = step_rewards(anchors, episode.embeddings[:used], config.sign)[0]
+    logits = episode.logits[:used]
+    if optimizer is not None:  # the episode's logits again, with gradients, in one batched pass
+        with config.rollout.precision.autocast(device):
+            logits = agent.sequence_logits(episode.states[:used])
+    terms = policy_terms(rewards, logits, episode.actions[:used], config.gamma, config.lamb_ent)
+    if optimizer is not None:
+        optimizer_step(optimizer, terms["loss"])
+    out.update(rewards=rewards, policy=terms)
+    return out
+
+
+def agent_epoch(encoder, agent, loader, device, generator, config, epoch, optimizer=None, phase=None, prototype=None,
+                policy="sample"):
+    """One pass of agent training (`optimizer` given) or evaluation; the encoder stays frozen in eval
+    mode. Returns (metrics, final IoUs (N,) of every image). Metric meanings as the successor's:
+    `Pol Loss` the batch sum of -log pi * A and `Ent Loss` the batch-summed entropy (means over
+    batches), `Rewards` the mean step reward (mean over batches), `Loc Acc` CorLoc over every image."""
+    training = optimizer is not None
+    phase = phase or ("Train" if training else "Test")
+    encoder.eval()
+    agent.train(training)
+    meter = EpochMeter(device, AGENT_SUMS)
+    zero = torch.zeros((), device=device)
+    final_ious = []
+    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
+        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        with torch.set_grad_enabled(training):
+            out = agent_batch(encoder, agent, images, targets, config, generator, optimizer, prototype, policy)
+        hits = corloc_hits(out["final_iou"]).sum(dtype=torch.float32)
+        if "policy" in out:
+            terms = out["policy"]
+            values = [terms["policy"], terms["entropy"], out["rewards"].mean(), hits, torch.ones((), device=device)]
+            meter.add(batch_index, terms["loss"], len(images), values)
+        else:
+            meter.add(batch_index, zero, len(images), [zero, zero, zero, hits, zero])
+        final_ious.append(out["final_iou"])
+        if (batch_index + 1) % config.loop.log_interval == 0:
+            meter.check(phase, epoch)
+            bar.set_postfix(loc=f"{100 * meter.sums[AGENT_SUMS.index('loc')].item() / meter.items:.1f}")
+    meter.check(phase, epoch)
+    sums, items = meter.totals(), max(meter.items, 1)
+    with_loss = max(sums["batches_with_loss"], 1)
+    metrics = {f"{phase} Pol Loss": sums["pol"] / with_loss, f"{phase} Rewards": sums["reward_mean"] / with_loss,
+               f"{phase} Loc Acc": 100.0 * sums["loc"] / items, f"{phase} Ent Loss": sums["ent"] / with_loss}
+    return metrics, torch.cat(final_ious).cpu() if final_ious else torch.zeros(0)
