@@ -30,7 +30,7 @@ class CorruptedMNIST(ClutteredMNIST):
     def __init__(self, datapath, bg, digit, split, sample_size=None, seed=0):
         images, labels = load_arrays(datapath, digit, split, bg=bg)
         self.digit, self.split, self.bg = digit, split, bg
-        self.subset = None
+        self.subset, self.file_count = None, len(images)
         if sample_size is not None and split == "train":
             self.subset = subset_indices(len(images), sample_size, seed, digit)
             images, labels = images[self.subset], labels[self.subset]
@@ -39,7 +39,7 @@ class CorruptedMNIST(ClutteredMNIST):
 
 
 def describe(dataset):
-    subset = f" (few-shot subset of {len(dataset)})" if dataset.subset is not None else ""
+    subset = f" (seeded few-shot subset of {dataset.file_count})" if dataset.subset is not None else ""
     return f"{len(dataset)} {dataset.split}{subset}"
 
 

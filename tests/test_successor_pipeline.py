@@ -1,0 +1,133 @@
+"""End to end on tiny synthetic data: pretrain_encoder_ordinal.py -> train_agent.py -> adapt_agent.py,
+in-process, plus resume, --evaluate and the refused switches."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import load_script
+from utils.clutter import data_files
+
+COMMON = ["--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2", "--log_interval", "1"]
+
+
+def write_split(datapath, bg, digit, split, count, seed):
+    """Noise canvases with a bright 28x28 square at a random position (the 'digit')."""
+    rng = np.random.default_rng([seed, digit, len(split)])
+    images = rng.integers(0, 60, (count, 84, 84), dtype=np.uint8)
+    xy = rng.integers(0, 57, (count, 2))
+    for image, (x, y) in zip(images, xy):
+        image[y:y + 28, x:x + 28] = 200 + digit
+    labels = np.concatenate([xy, np.full((count, 2), 28)], axis=1).astype(np.float64)
+    data_path, label_path = data_files(datapath, digit, split, bg)
+    os.makedirs(os.path.dirname(data_path), exist_ok=True)
+    np.save(data_path, images)
+    np.save(label_path, labels)
+
+
+@pytest.fixture(scope="module")
+def corrupted_data(tmp_path_factory):
+    datapath = str(tmp_path_factory.mktemp("corrupted"))
+    for digit in range(10):
+        write_split(datapath, "patch", digit, "test", 10, seed=1)
+    write_split(datapath, "patch", 3, "train", 30, seed=2)
+    write_split(datapath, "clutter", 2, "train", 24, seed=3)
+    write_split(datapath, "clutter", 2, "test", 12, seed=4)
+    return datapath
+
+
+@pytest.fixture(scope="module")
+def pipeline(corrupted_data, tmp_path_factory):
+    saveroot = str(tmp_path_factory.mktemp("results"))
+    base = ["--datapath", corrupted_data, "--saveroot", saveroot, *COMMON]
+    pre = load_script("pretrain_encoder_ordinal.py").main(
+        [*base, "--savename", "pre", "--digit", "3", "--bg_name", "patch", "--samples_per_class", "5", "--sample_size", "20",
+         "--batch_size", "10"])
+    agent = load_script("train_agent.py").main(
+        [*base, "--savename", "agent", "--pretrained", "pre/best.pth.tar", "--digit", "3", "--bg_name", "patch",
+         "--sample_size", "20", "--batch_size", "10", "--num_act", "10", "--greedy", "1"])
+    adapt = load_script("adapt_agent.py").main(
+        [*base, "--savename", "adapt", "--pretrained_agent", "agent/best.pth.tar", "--bg_name", "clutter", "--digit", "2",
+         "--batch_size", "16", "--num_act", "10"])
+    return saveroot, pre, agent, adapt
+
+
+def read_json(*parts):
+    with open(os.path.join(*parts)) as stream:
+        return json.load(stream)
+
+
+def test_pretraining_summary_and_checkpoints(pipeline):
+    saveroot, pre, _, _ = pipeline
+    for kind in ("Last", "Best"):
+        for name in ("Inst", "Proto", "Inst Other", "Proto Other"):
+            assert 0 <= pre[f"Test {kind} Ord Acc {name}"] <= 100
+            assert 0 <= pre[f"Test {kind} Gen Ord Acc {name}"] <= 100
+    assert pre["Gen Digits"] == 9
+    best = torch.load(os.path.join(saveroot, "pre", "best.pth.tar"), weights_only=True)
+    assert set(best) >= {"epoch", "state_dict", "acc_inst", "acc_proto", "acc_inst_other", "acc_proto_other"}
+    assert best["acc_proto"] == pre["Test Best Ord Acc Proto"]
+    records = [json.loads(line) for line in open(os.path.join(saveroot, "pre", "metrics.jsonl"))]
+    assert [r["epoch"] for r in records[:2]] == [0, 1]
+    assert all(f"{phase} Ord Acc Proto Other" in records[0] for phase in ("Train", "Test"))
+    subset = read_json(saveroot, "pre", "sample_inds.json")
+    assert subset["split"] == "train" and len(subset["indices"]) == 20 and subset["bg"] == "patch"
+    assert os.path.isfile(os.path.join(saveroot, "pre", "reconstructions.png"))
+
+
+def test_agent_uses_the_same_few_shot_digits_and_records_its_encoder(pipeline):
+    saveroot, _, agent, _ = pipeline
+    assert read_json(saveroot, "agent", "sample_inds.json")["indices"] == read_json(saveroot, "pre", "sample_inds.json")["indices"]
+    state = torch.load(os.path.join(saveroot, "agent", "best.pth.tar"), weights_only=True)
+    assert state["encoder"] == os.path.abspath(os.path.join(saveroot, "pre", "best.pth.tar")) and len(state["encoder_sha256"]) == 64
+    assert set(state["state_dict"]) == {"conv.0.weight", "conv.0.bias", "i2h.weight", "i2h.bias", "h2h.weight", "h2h.bias",
+                                        "fc.weight", "fc.bias"}
+    assert 0 <= agent["Test Gen Acc"] <= 100 and agent["Test Best Loc Acc"] == state["acc"]
+    records = [json.loads(line) for line in open(os.path.join(saveroot, "agent", "metrics.jsonl"))]
+    assert {"Train Pol Loss", "Train Rewards", "Train Loc Acc", "Train Ent Loss", "Test Loc Acc", "Test Loc Acc Greedy",
+            "learning rate"} <= set(records[0])
+
+
+def test_adaptation_reports_before_and_after(pipeline, capsys):
+    saveroot, _, _, adapt = pipeline
+    for name in ("Test Before Loc Acc", "Train Before Loc Acc", "Test Last Loc Acc", "Train Last Loc Acc", "Test Best Loc Acc",
+                 "Train Best Loc Acc", "Test CorLoc whole image", "Test CorLoc random policy"):
+        assert 0 <= adapt[name] <= 100, name
+    assert adapt["Test Images"] == 12 and adapt["Train Images"] == 24
+    support = read_json(saveroot, "adapt", "support_inds.json")
+    assert support["bg"] == "clutter" and support["digit"] == 2 and len(support["indices"]) == 5
+
+
+def test_agent_resume_continues_exactly(corrupted_data, pipeline, tmp_path):
+    """One epoch, then --resume 1 to two: the same metrics as the uninterrupted two-epoch run."""
+    saveroot, *_ = pipeline
+    script = load_script("train_agent.py")
+    flags = ["--datapath", corrupted_data, "--saveroot", str(tmp_path), "--device", "cpu", "--wandb_mode", "disabled",
+             "--pretrained", os.path.join(saveroot, "pre", "best.pth.tar"), "--digit", "3", "--bg_name", "patch",
+             "--sample_size", "20", "--batch_size", "10", "--num_act", "10", "--savename", "a"]
+    script.main([*flags, "--epochs", "1"])
+    script.main([*flags, "--epochs", "2", "--resume", "1"])
+    script.main([*flags[:-1], "b", "--epochs", "2"])
+    read = lambda name: [json.loads(line) for line in open(os.path.join(tmp_path, name, "metrics.jsonl"))][:2]
+    assert read("a") == read("b")
+
+
+def test_refused_switches_and_missing_checkpoints(corrupted_data, tmp_path, capsys):
+    script = load_script("train_agent.py")
+    base = ["--datapath", corrupted_data, "--saveroot", str(tmp_path), *COMMON, "--bg_name", "patch", "--digit", "3"]
+    for flag in ("--rnn", "--freeze"):
+        with pytest.raises(SystemExit) as stop:
+            script.main([*base, flag])
+        assert stop.value.code == 2 and "not supported" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        script.main([*base, "--pretrained", "nowhere.pth.tar"])
+    assert stop.value.code == 1 and "--pretrained nowhere.pth.tar: not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        load_script("adapt_agent.py").main([*base, "--savename", "x", "--bg_name", "clutter", "--digit", "2"])
+    assert stop.value.code == 1 and "needs --pretrained_agent" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        script.main([*base, "--savename", "y", "--bg_name", "gaussian_noise", "--pretrained", "x"])
+    assert "--bg_name gaussian_noise" in capsys.readouterr().err  # the missing data's hint names the kind
