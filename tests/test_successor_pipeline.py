@@ -131,3 +131,16 @@ def test_refused_switches_and_missing_checkpoints(corrupted_data, tmp_path, caps
     with pytest.raises(SystemExit) as stop:
         script.main([*base, "--savename", "y", "--bg_name", "gaussian_noise", "--pretrained", "x"])
     assert "--bg_name gaussian_noise" in capsys.readouterr().err  # the missing data's hint names the kind
+
+
+def test_evaluate_reports_the_stored_checkpoints(corrupted_data, pipeline):
+    saveroot, pre, agent, _ = pipeline
+    base = ["--datapath", corrupted_data, "--saveroot", saveroot, "--device", "cpu", "--wandb_mode", "disabled", "--bg_name", "patch",
+            "--digit", "3", "--evaluate"]
+    again = load_script("pretrain_encoder_ordinal.py").main([*base, "--savename", "pre", "--samples_per_class", "5",
+                                                             "--sample_size", "20", "--batch_size", "10"])
+    assert again["Test Best Ord Acc Proto"] == pre["Test Best Ord Acc Proto"]
+    assert again["Test Last Ord Acc Inst"] == pre["Test Last Ord Acc Inst"]
+    again = load_script("train_agent.py").main([*base, "--savename", "agent", "--pretrained", "pre/best.pth.tar",
+                                                "--sample_size", "20", "--batch_size", "10"])
+    assert again["Test Best Loc Acc"] == agent["Test Best Loc Acc"] and again["Test Best Epoch"] == agent["Test Best Epoch"]

@@ -10,7 +10,7 @@ from utils.files import append_line, write_atomically
 
 WANDB_MODES = ("online", "offline", "disabled")
 # the metrics that choose the best checkpoint (docs/method.md §4, §7)
-SELECTION_METRICS = ("Test Ord Acc Inst", "Val Ord Acc Inst", "Test Loc Acc", "Val Loc Acc")
+SELECTION_METRICS = ("Test Ord Acc Inst", "Val Ord Acc Inst", "Test Ord Acc Proto", "Test Loc Acc", "Val Loc Acc")
 
 
 def wandb_logged_in():
