@@ -27,6 +27,7 @@ from utils.training import fit, resolve_checkpoint
 
 DEFAULT_SAVENAME = "adapt_mnist"
 SELECTION = "Test Loc Acc"  # best-on-test: an oracle figure (it reads target labels), reported as such
+LABEL_FREE = "label_free"  # the checkpoint of the epoch with the highest mean training reward
 
 
 def build_adaptation_loaders(args, device, shuffle_generator):
@@ -111,24 +112,35 @@ def adapt(ctx, encoder, agent, config, prototype, encoder_path):
         metrics.update(evaluation_pass(ctx, encoder, agent, config, loaders["test"], epoch, prototype=prototype))
         return metrics
 
-    def save(kind):
-        return lambda epoch, metrics: save_checkpoint(agent_checkpoint(epoch, agent, metrics[SELECTION], args, encoder_path),
+    def save(kind, **extra):
+        return lambda epoch, metrics: save_checkpoint(agent_checkpoint(epoch, agent, metrics[SELECTION], args, encoder_path, **extra),
                                                       os.path.join(run_dir, f"{kind}.pth.tar"))
 
+    reward_path = os.path.join(run_dir, f"{LABEL_FREE}.pth.tar")
+    best_reward = {"value": load_checkpoint(reward_path)["train_rewards"] if ctx.resume is not None and os.path.isfile(reward_path)
+                   else float("-inf")}
+
+    def keep_label_free(epoch, metrics):
+        """A label-free choice: the epoch with the highest mean training reward (no target box read)."""
+        if metrics["Train Rewards"] > best_reward["value"]:
+            best_reward["value"] = metrics["Train Rewards"]
+            save(LABEL_FREE, train_rewards=float(metrics["Train Rewards"]))(epoch, metrics)
+
     metrics, _, last_epoch = fit(ctx, run_epoch, SELECTION, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler},
-                                 on_best=save("best"))
+                                 on_best=save("best"), after_epoch=keep_label_free)
     if last_epoch is not None:
         save("last")(last_epoch, metrics)
     return last_epoch
 
 
 def after(ctx, encoder, agent, config, prototype):
-    """The adapted agents on the target test and train splits: `last` (the main figure) and `best`
-    (chosen on test: an oracle figure)."""
+    """The adapted agents on the target test and train splits: `last` (the main figure), `best`
+    (chosen on test: an oracle figure) and `label-free` (the highest mean training reward)."""
     summary = {}
-    for kind in ("last", "best"):
+    for kind in ("last", "best", LABEL_FREE):
         path = os.path.join(ctx.run_dir, f"{kind}.pth.tar")
         state = load_weights(agent, path, "agent")
+        kind = kind.replace("_", " ")  # each stored acc is its epoch's sampled test pass
         summary[f"Test {kind.title()} Loc Acc"] = float(state["acc"])
         summary[f"Train {kind.title()} Loc Acc"] = evaluation_pass(ctx, encoder, agent, config, ctx.loaders["train_eval"], state["epoch"],
                                                                   phase="Train", prototype=prototype)["Train Loc Acc"]

@@ -94,11 +94,17 @@ def test_agent_uses_the_same_few_shot_digits_and_records_its_encoder(pipeline):
 def test_adaptation_reports_before_and_after(pipeline, capsys):
     saveroot, _, _, adapt = pipeline
     for name in ("Test Before Loc Acc", "Train Before Loc Acc", "Test Last Loc Acc", "Train Last Loc Acc", "Test Best Loc Acc",
-                 "Train Best Loc Acc", "Test CorLoc whole image", "Test CorLoc random policy"):
+                 "Train Best Loc Acc", "Test Label Free Loc Acc", "Train Label Free Loc Acc", "Test CorLoc whole image",
+                 "Test CorLoc random policy"):
         assert 0 <= adapt[name] <= 100, name
     assert adapt["Test Images"] == 12 and adapt["Train Images"] == 24
     support = read_json(saveroot, "adapt", "support_inds.json")
     assert support["bg"] == "clutter" and support["digit"] == 2 and len(support["indices"]) == 5
+    records = [json.loads(line) for line in open(os.path.join(saveroot, "adapt", "metrics.jsonl"))]
+    label_free = torch.load(os.path.join(saveroot, "adapt", "label_free.pth.tar"), weights_only=True)
+    best_reward = max(r["Train Rewards"] for r in records if "Train Rewards" in r)
+    assert label_free["train_rewards"] == pytest.approx(best_reward)
+    assert adapt["Test Label Free Loc Acc"] == records[label_free["epoch"]]["Test Loc Acc"]
 
 
 def test_agent_resume_continues_exactly(corrupted_data, pipeline, tmp_path):

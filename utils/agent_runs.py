@@ -23,12 +23,12 @@ def build_agent(args, device):
     return RoIAgent(args.dim_ag, args.pooling_size, args.num_act, args.hidden_size).to(device)
 
 
-def agent_checkpoint(epoch, agent, acc, args, encoder_path):
+def agent_checkpoint(epoch, agent, acc, args, encoder_path, **extra):
     """`{epoch, state_dict, acc}` (the agent only) plus the encoder it was trained with (path and
     sha256, so adaptation uses the same one by default) and what rebuilds the agent."""
     return model_checkpoint(epoch, agent, acc, encoder=os.path.abspath(encoder_path), encoder_sha256=file_sha256(encoder_path),
                             num_act=agent.num_act, hidden_size=agent.hidden_size, pooling_size=agent.pooling_size,
-                            samples_per_class=args.samples_per_class, bg_name=args.bg_name, digit=args.digit)
+                            samples_per_class=args.samples_per_class, bg_name=args.bg_name, digit=args.digit, **extra)
 
 
 def evaluation_pass(ctx, encoder, agent, config, loader, epoch, phase="Test", prototype=None):
