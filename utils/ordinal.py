@@ -18,9 +18,10 @@ def ordinal_terms(f_gt, f_i, f_j, iou_i, iou_j, margin):
     d_i, d_j = F.pairwise_distance(f_gt, f_i), F.pairwise_distance(f_gt, f_j)
     loss = triplet_loss(d_i, d_j, iou_i, iou_j, margin)
     with torch.no_grad():
-        inst = ordered_correctly(d_i, d_j, iou_i, iou_j)
+        target_sign = torch.sign(iou_j - iou_i)  # once for both metrics (`ordered_correctly` written out)
+        inst = torch.sign(d_i - d_j) == target_sign
         prototype = f_gt.mean(dim=0, keepdim=True)
-        proto = ordered_correctly(F.pairwise_distance(prototype, f_i), F.pairwise_distance(prototype, f_j), iou_i, iou_j)
+        proto = torch.sign(F.pairwise_distance(prototype, f_i) - F.pairwise_distance(prototype, f_j)) == target_sign
     return {"loss": loss, "inst": inst, "proto": proto}
 
 
