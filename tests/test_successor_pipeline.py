@@ -150,3 +150,13 @@ def test_evaluate_reports_the_stored_checkpoints(corrupted_data, pipeline):
     again = load_script("train_agent.py").main([*base, "--savename", "agent", "--pretrained", "pre/best.pth.tar",
                                                 "--sample_size", "20", "--batch_size", "10"])
     assert again["Test Best Loc Acc"] == agent["Test Best Loc Acc"] and again["Test Best Epoch"] == agent["Test Best Epoch"]
+
+
+def test_adaptation_table_lists_the_target(pipeline):
+    saveroot, _, _, adapt = pipeline
+    table = load_script("tools/adaptation_table.py").table([os.path.join(saveroot, "adapt")])
+    header, _, row = table.splitlines()
+    assert "test after (last)" in header and "random policy" in header
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:4] == ["clutter/2", "1", "2", "12"]
+    assert cells[5] == f"{adapt['Test Last Loc Acc']:.1f}"
