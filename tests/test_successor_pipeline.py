@@ -160,3 +160,22 @@ def test_adaptation_table_lists_the_target(pipeline):
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[:4] == ["clutter/2", "1", "2", "12"]
     assert cells[5] == f"{adapt['Test Last Loc Acc']:.1f}"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_successor_pipeline_on_cuda(corrupted_data, tmp_path, amp):
+    base = ["--datapath", corrupted_data, "--saveroot", str(tmp_path), "--device", "cuda", "--wandb_mode", "disabled",
+            "--epochs", "2", "--amp", amp]
+    pre = load_script("pretrain_encoder_ordinal.py").main(
+        [*base, "--savename", "pre", "--digit", "3", "--bg_name", "patch", "--samples_per_class", "5", "--sample_size", "20",
+         "--batch_size", "10"])
+    agent = load_script("train_agent.py").main(
+        [*base, "--savename", "agent", "--pretrained", "pre/best.pth.tar", "--digit", "3", "--bg_name", "patch",
+         "--sample_size", "20", "--batch_size", "10", "--greedy", "1"])
+    adapt = load_script("adapt_agent.py").main(
+        [*base, "--savename", "adapt", "--pretrained_agent", "agent/best.pth.tar", "--bg_name", "clutter", "--digit", "2",
+         "--batch_size", "16"])
+    for summary in (pre, agent, adapt):
+        assert all(value == value for value in summary.values() if isinstance(value, float))  # no NaN
+    assert 0 <= adapt["Test Last Loc Acc"] <= 100 and 0 <= agent["Test Gen Acc"] <= 100
