@@ -73,6 +73,7 @@ def source_models(args, device):
 def support_prototype(ctx, encoder):
     """The mean embedding of the ground-truth boxes of `--support_size` seeded target training images."""
     train_set = ctx.loaders["train"].dataset
+    record_subset(ctx.run_dir, "sample_inds", train_set)  # with --sample_size N only
     indices = support_indices(len(train_set), ctx.args.support_size, ctx.args.seed)
     record_subset(ctx.run_dir, "support_inds", train_set, indices)
     images, targets = train_set[indices]
@@ -173,7 +174,8 @@ def run(args, run_dir):
 
 
 def main(argv=None):
-    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse=parse_successor_args)
+    parse = lambda argv, description: parse_successor_args(argv, description, grouped=False)  # adaptation has no groups
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse=parse)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import os
 import torch
 
 from models import RoIEncoder
+from utils.agent_runs import summary_generator
 from utils.args import parse_successor_args
 from utils.checkpoint import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
 from utils.corrupted import CorruptedMNIST, build_prototype_loaders, record_subset
@@ -57,6 +58,7 @@ def train(ctx, encoder, config):
 def generalisation(ctx, encoder, config):
     """Test accuracies on the other nine digits of the same background -> their means (NaN without data)."""
     args, device = ctx.args, ctx.device
+    generator = summary_generator(ctx)  # the same draws for `last`, `best` and under --evaluate
     per_digit = {}
     for digit in (d for d in range(10) if d != args.digit):
         try:
@@ -66,7 +68,7 @@ def generalisation(ctx, encoder, config):
             continue
         loader = make_loader(test_set, args.batch_size, False, None, args.workers, device)
         with torch.no_grad():
-            per_digit[digit] = encoder_epoch(encoder, loader, device, ctx.generators["eval"], config, 0, phase="Gen")
+            per_digit[digit] = encoder_epoch(encoder, loader, device, generator, config, 0, phase="Gen")
     means = {}
     for name in ACC_KEYS.values():
         values = [metrics[f"Gen Ord Acc {name}"] for metrics in per_digit.values()]

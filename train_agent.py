@@ -12,7 +12,7 @@ import os
 import torch
 
 from utils.args import parse_successor_args
-from utils.agent_runs import agent_checkpoint, build_agent, evaluation_pass, load_encoder
+from utils.agent_runs import agent_checkpoint, build_agent, evaluation_pass, load_encoder, summary_generator
 from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from utils.corrupted import CorruptedMNIST, build_prototype_loaders, record_subset
 from utils.data import DataError, make_loader
@@ -30,6 +30,7 @@ SELECTION = "Test Loc Acc"
 def generalisation_acc(ctx, encoder, agent, config):
     """CorLoc of `agent` on the test splits of the other nine digits (same background) -> (mean, digits)."""
     args, device = ctx.args, ctx.device
+    generator = summary_generator(ctx)  # the same draws in training and under --evaluate
     accs = {}
     for digit in (d for d in range(10) if d != args.digit):
         try:
@@ -39,7 +40,7 @@ def generalisation_acc(ctx, encoder, agent, config):
             continue
         loader = make_loader(test_set, args.batch_size, False, None, args.workers, device)
         with torch.no_grad():
-            _, ious = agent_epoch(encoder, agent, loader, device, ctx.generators["eval"], config, 0, phase="Gen")
+            _, ious = agent_epoch(encoder, agent, loader, device, generator, config, 0, phase="Gen")
         accs[digit] = corloc(ious)
     return (sum(accs.values()) / len(accs) if accs else float("nan")), accs
 

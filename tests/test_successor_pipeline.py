@@ -145,11 +145,12 @@ def test_evaluate_reports_the_stored_checkpoints(corrupted_data, pipeline):
             "--digit", "3", "--evaluate"]
     again = load_script("pretrain_encoder_ordinal.py").main([*base, "--savename", "pre", "--samples_per_class", "5",
                                                              "--sample_size", "20", "--batch_size", "10"])
-    assert again["Test Best Ord Acc Proto"] == pre["Test Best Ord Acc Proto"]
-    assert again["Test Last Ord Acc Inst"] == pre["Test Last Ord Acc Inst"]
+    for name in ("Test Best Ord Acc Proto", "Test Last Ord Acc Inst", "Test Best Gen Ord Acc Proto", "Test Last Gen Ord Acc Inst"):
+        assert again[name] == pre[name], name
     again = load_script("train_agent.py").main([*base, "--savename", "agent", "--pretrained", "pre/best.pth.tar",
                                                 "--sample_size", "20", "--batch_size", "10"])
-    assert again["Test Best Loc Acc"] == agent["Test Best Loc Acc"] and again["Test Best Epoch"] == agent["Test Best Epoch"]
+    for name in ("Test Best Loc Acc", "Test Best Epoch", "Test Gen Acc"):
+        assert again[name] == agent[name], name
 
 
 def test_adaptation_table_lists_the_target(pipeline):
@@ -179,3 +180,27 @@ def test_successor_pipeline_on_cuda(corrupted_data, tmp_path, amp):
     for summary in (pre, agent, adapt):
         assert all(value == value for value in summary.values() if isinstance(value, float))  # no NaN
     assert 0 <= adapt["Test Last Loc Acc"] <= 100 and 0 <= agent["Test Gen Acc"] <= 100
+
+
+def test_greedy_changes_no_other_figure(corrupted_data, pipeline, tmp_path):
+    """--greedy 1 only adds `Test Loc Acc Greedy`: training and the sampled test figures stay the same."""
+    saveroot, *_ = pipeline
+    script = load_script("train_agent.py")
+    flags = ["--datapath", corrupted_data, "--saveroot", str(tmp_path), "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2",
+             "--pretrained", os.path.join(saveroot, "pre", "best.pth.tar"), "--digit", "3", "--bg_name", "patch",
+             "--sample_size", "20", "--batch_size", "10"]
+    plain, greedy = script.main([*flags, "--savename", "plain"]), script.main([*flags, "--savename", "greedy", "--greedy", "1"])
+    assert plain == greedy
+    read = lambda name: [json.loads(line) for line in open(os.path.join(tmp_path, name, "metrics.jsonl"))][:2]
+    strip = lambda records: [{k: v for k, v in r.items() if "Greedy" not in k} for r in records]
+    assert strip(read("greedy")) == read("plain") and "Test Loc Acc Greedy" in read("greedy")[0]
+
+
+def test_adaptation_takes_batches_smaller_than_a_group(corrupted_data, pipeline, tmp_path):
+    saveroot, *_ = pipeline
+    summary = load_script("adapt_agent.py").main(
+        ["--datapath", corrupted_data, "--saveroot", str(tmp_path), "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "1",
+         "--pretrained_agent", os.path.join(saveroot, "agent", "best.pth.tar"), "--bg_name", "clutter", "--digit", "2",
+         "--batch_size", "4", "--sample_size", "3", "--support_size", "2", "--savename", "small"])
+    assert summary["Train Images"] == 3
+    assert len(read_json(tmp_path, "small", "sample_inds.json")["indices"]) == 3

@@ -9,6 +9,13 @@ from models import RoIAgent, RoIEncoder
 from utils.checkpoint import load_weights, model_checkpoint
 from utils.files import file_sha256
 from utils.prototype_engine import agent_epoch
+from utils.runtime import make_generator
+
+
+def summary_generator(ctx):
+    """A generator seeded from --seed alone for end-of-run figures, so `--evaluate` reproduces them
+    (the evaluation stream has moved on by the end of training)."""
+    return make_generator(ctx.device, ctx.args.seed + 4)
 
 
 def load_encoder(path, args, device):
@@ -31,14 +38,16 @@ def agent_checkpoint(epoch, agent, acc, args, encoder_path, **extra):
                             samples_per_class=args.samples_per_class, bg_name=args.bg_name, digit=args.digit, **extra)
 
 
-def evaluation_pass(ctx, encoder, agent, config, loader, epoch, phase="Test", prototype=None):
+def evaluation_pass(ctx, encoder, agent, config, loader, epoch, phase="Test", prototype=None, generator=None):
     """Sampled actions (the original's testing); `{phase} Loc Acc Greedy` with --greedy 1. Draws come
-    from the evaluation stream."""
-    generator = ctx.generators["eval"]
+    from `generator` (default: the run's evaluation stream); the greedy pass draws (group pairings for
+    its rewards only) from a private generator, so --greedy 1 changes no other figure."""
+    generator = generator if generator is not None else ctx.generators["eval"]
     with torch.no_grad():
         metrics, _ = agent_epoch(encoder, agent, loader, ctx.device, generator, config, epoch, phase=phase, prototype=prototype)
         if ctx.args.greedy:
-            greedy, _ = agent_epoch(encoder, agent, loader, ctx.device, generator, config, epoch, phase="Greedy",
+            private = make_generator(ctx.device, ctx.args.seed + 3)
+            greedy, _ = agent_epoch(encoder, agent, loader, ctx.device, private, config, epoch, phase="Greedy",
                                     prototype=prototype, policy="greedy")
             metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
     return metrics

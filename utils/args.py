@@ -231,16 +231,17 @@ def get_successor_parser(description=None):
     return p
 
 
-def check_successor_args(parser, args):
+def check_successor_args(parser, args, grouped=True):
+    """As check_args; `grouped` (encoder pretraining, agent training): batches form groups of K."""
     check_common(parser, args, ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "steps_ag", "min_box_side",
                                 "samples_per_class", "support_size", "hidden_size", "dim"))
     if not args.rnn:
         parser.error("--rnn builds the original's feed-forward agent, which its training loop cannot run; not supported")
     if not args.freeze:
         parser.error("--freeze turns the encoder's training on, but nothing here trains it (no loss reaches it); not supported")
-    if args.samples_per_class > args.batch_size:
+    if grouped and args.samples_per_class > args.batch_size:
         parser.error(f"--samples_per_class {args.samples_per_class} is larger than --batch_size {args.batch_size}: no group fits")
-    if args.sample_size is not None and args.sample_size < args.samples_per_class:
+    if grouped and args.sample_size is not None and args.sample_size < args.samples_per_class:
         parser.error(f"--sample_size {args.sample_size} is smaller than --samples_per_class {args.samples_per_class}")
     if any(step < 1 for step in args.steps):
         parser.error(f"--steps must be >= 1, got {args.steps}")
@@ -249,6 +250,6 @@ def check_successor_args(parser, args):
     return args
 
 
-def parse_successor_args(argv=None, description=None):
+def parse_successor_args(argv=None, description=None, grouped=True):
     parser = get_successor_parser(description)
-    return check_successor_args(parser, parser.parse_args(argv))
+    return check_successor_args(parser, parser.parse_args(argv), grouped)

@@ -12,7 +12,8 @@ from utils.runtime import current_lr
 def fit(ctx, run_epoch, selection, modules, optimizers, schedulers, on_best, after_epoch=None):
     """Runs epochs `start..--epochs-1`: `run_epoch(epoch)` -> metrics; the schedulers step after each
     epoch; `learning rate` is the first optimiser's rate before that step. `on_best(epoch, metrics)`
-    on a strictly better `selection` metric; `after_epoch(epoch, metrics)` after every epoch.
+    on a strictly better `selection` metric; `after_epoch(epoch, metrics)` after every epoch except
+    the one that stops the run (the original wrote `last.pth.tar` so).
     Returns (last metrics, progress {"best", "epochs_without_gain"}, last epoch or None)."""
     args, logger = ctx.args, ctx.logger
     start, progress = 0, {"best": float("-inf"), "epochs_without_gain": 0}
@@ -37,7 +38,7 @@ def fit(ctx, run_epoch, selection, modules, optimizers, schedulers, on_best, aft
             on_best(epoch, metrics)
         else:
             progress["epochs_without_gain"] += 1
-        if after_epoch is not None:
+        if after_epoch is not None and progress["epochs_without_gain"] <= args.patience:
             after_epoch(epoch, metrics)
         save_resume(ctx.run_dir, epoch, args, modules, optimizers, schedulers, ctx.generators, {**progress, "wandb_id": logger.run_id})
         print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
