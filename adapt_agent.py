@@ -7,7 +7,6 @@ if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads
 
     quiet_ctrl_c()
 
-import json
 import os
 
 import torch
@@ -18,12 +17,12 @@ from utils.checkpoint import CheckpointError, load_checkpoint, load_weights, sav
 from utils.corrupted import CorruptedMNIST, record_subset, support_indices
 from utils.data import make_loader
 from utils.evaluation import whole_image_ious
-from utils.files import file_sha256, write_atomically
+from utils.files import file_sha256
 from utils.logging import format_metrics, warn
 from utils.prototype_engine import AgentConfig, agent_epoch
 from utils.rollout import corloc, rollout
 from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit, resolve_checkpoint
+from utils.training import fit, report_summary, resolve_checkpoint
 
 DEFAULT_SAVENAME = "adapt_mnist"
 SELECTION = "Test Loc Acc"  # best-on-test: an oracle figure (it reads target labels), reported as such
@@ -164,11 +163,8 @@ def run(args, run_dir):
         if last_epoch is not None:
             summary.update(after(ctx, encoder, agent, config, prototype))
         summary["Test Images"], summary["Train Images"] = len(ctx.loaders["test"].dataset), len(ctx.loaders["train"].dataset)
-        ctx.logger.log(summary, (last_epoch if last_epoch is not None else -1) + 1)
-        write_atomically(os.path.join(run_dir, "summary.json"), lambda stream: stream.write((json.dumps(summary, indent=2) + "\n").encode()))
-        print(f"adaptation summary (Last = after the last epoch; Best = chosen on target test labels, an oracle): "
-              f"{format_metrics(summary)}")
-        return summary
+        return report_summary(ctx, summary, (last_epoch if last_epoch is not None else -1) + 1,
+                              "adaptation summary (Last = after the last epoch; Best = chosen on target test labels, an oracle)")
     finally:
         ctx.logger.finish()
 

@@ -6,23 +6,18 @@ if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads
 
     quiet_ctrl_c()
 
-import json
 import os
 
 import torch
 
 from models import RoIEncoder
-from utils.agent_runs import summary_generator
 from utils.args import parse_successor_args
 from utils.checkpoint import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
-from utils.corrupted import CorruptedMNIST, build_prototype_loaders, record_subset
-from utils.data import DataError, make_loader
-from utils.files import write_atomically
-from utils.logging import format_metrics, warn
+from utils.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
 from utils.plots import reconstruction_figure
 from utils.prototype_engine import EncoderConfig, encoder_epoch
 from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit
+from utils.training import fit, report_summary, summary_generator
 
 DEFAULT_SAVENAME = "pretrain_mnist_ae"
 ACC_KEYS = {"acc_inst": "Inst", "acc_proto": "Proto", "acc_inst_other": "Inst Other", "acc_proto_other": "Proto Other"}
@@ -57,18 +52,11 @@ def train(ctx, encoder, config):
 
 def generalisation(ctx, encoder, config):
     """Test accuracies on the other nine digits of the same background -> their means (NaN without data)."""
-    args, device = ctx.args, ctx.device
     generator = summary_generator(ctx)  # the same draws for `last`, `best` and under --evaluate
     per_digit = {}
-    for digit in (d for d in range(10) if d != args.digit):
-        try:
-            test_set = CorruptedMNIST(args.datapath, args.bg_name, digit, "test")
-        except DataError as error:
-            warn(f"generalisation: skipping digit {digit} ({error})")
-            continue
-        loader = make_loader(test_set, args.batch_size, False, None, args.workers, device)
+    for digit, loader in other_digit_test_loaders(ctx.args, ctx.device):
         with torch.no_grad():
-            per_digit[digit] = encoder_epoch(encoder, loader, device, generator, config, 0, phase="Gen")
+            per_digit[digit] = encoder_epoch(encoder, loader, ctx.device, generator, config, 0, phase="Gen")
     means = {}
     for name in ACC_KEYS.values():
         values = [metrics[f"Gen Ord Acc {name}"] for metrics in per_digit.values()]
@@ -100,11 +88,7 @@ def final_summary(ctx, encoder, config, step):
     summary["Images"] = reconstruction_figure(test_set.images[: len(images)].numpy(), reconstructions.numpy(),
                                               os.path.join(run_dir, "reconstructions.png"),
                                               f"{args.bg_name} digit {args.digit}, best encoder (epoch {summary['Test Best Epoch']})")
-    ctx.logger.log(summary, step)
-    write_atomically(os.path.join(run_dir, "summary.json"),
-                     lambda stream: stream.write((json.dumps({k: v for k, v in summary.items()}, indent=2) + "\n").encode()))
-    print(f"summary (best on test {SELECTION}; Gen over {len(digits)} other digits): {format_metrics(summary)}")
-    return summary
+    return report_summary(ctx, summary, step, f"summary (best on test {SELECTION}; Gen over {len(digits)} other digits)")
 
 
 def run(args, run_dir):

@@ -6,22 +6,19 @@ if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads
 
     quiet_ctrl_c()
 
-import json
 import os
 
 import torch
 
 from utils.args import parse_successor_args
-from utils.agent_runs import agent_checkpoint, build_agent, evaluation_pass, load_encoder, summary_generator
+from utils.agent_runs import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from utils.corrupted import CorruptedMNIST, build_prototype_loaders, record_subset
-from utils.data import DataError, make_loader
-from utils.files import write_atomically
-from utils.logging import format_metrics, warn
+from utils.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.data import DataError
 from utils.prototype_engine import AgentConfig, agent_epoch
 from utils.rollout import corloc
 from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit, resolve_checkpoint
+from utils.training import fit, report_summary, resolve_checkpoint, summary_generator
 
 DEFAULT_SAVENAME = "agent_mnist_ae"
 SELECTION = "Test Loc Acc"
@@ -29,18 +26,11 @@ SELECTION = "Test Loc Acc"
 
 def generalisation_acc(ctx, encoder, agent, config):
     """CorLoc of `agent` on the test splits of the other nine digits (same background) -> (mean, digits)."""
-    args, device = ctx.args, ctx.device
     generator = summary_generator(ctx)  # the same draws in training and under --evaluate
     accs = {}
-    for digit in (d for d in range(10) if d != args.digit):
-        try:
-            test_set = CorruptedMNIST(args.datapath, args.bg_name, digit, "test")
-        except DataError as error:
-            warn(f"generalisation: skipping digit {digit} ({error})")
-            continue
-        loader = make_loader(test_set, args.batch_size, False, None, args.workers, device)
+    for digit, loader in other_digit_test_loaders(ctx.args, ctx.device):
         with torch.no_grad():
-            _, ious = agent_epoch(encoder, agent, loader, device, generator, config, 0, phase="Gen")
+            _, ious = agent_epoch(encoder, agent, loader, ctx.device, generator, config, 0, phase="Gen")
         accs[digit] = corloc(ious)
     return (sum(accs.values()) / len(accs) if accs else float("nan")), accs
 
@@ -58,10 +48,7 @@ def final_summary(ctx, encoder, agent, config, step):
     summary["Test Best Epoch"] = int(state["epoch"])
     summary["Test Gen Acc"], per_digit = generalisation_acc(ctx, encoder, agent, config)
     summary.update({f"Test Gen Acc digit {digit}": acc for digit, acc in per_digit.items()})
-    ctx.logger.log(summary, step)
-    write_atomically(os.path.join(run_dir, "summary.json"), lambda stream: stream.write((json.dumps(summary, indent=2) + "\n").encode()))
-    print(f"summary (best chosen on test {SELECTION}; Gen over {len(per_digit)} other digits): {format_metrics(summary)}")
-    return summary
+    return report_summary(ctx, summary, step, f"summary (best chosen on test {SELECTION}; Gen over {len(per_digit)} other digits)")
 
 
 def train(ctx, encoder, agent, config, encoder_path):

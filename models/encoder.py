@@ -4,9 +4,8 @@ RoIAlign/RoIPool to a p x p RoI feature (the agent's state), a projection head t
 
 import torch
 import torch.nn as nn
-from torchvision.ops import roi_align, roi_pool
 
-from models.net import POOLING_MODES, as_rois, set_rois
+from models.net import POOLING_MODES, init_weights, pool_rois, set_rois
 
 # 84x84 input -> 42x42 map (one stride-2 convolution)
 SPATIAL_SCALE = 0.5
@@ -49,17 +48,7 @@ class RoIEncoder(nn.Module):
             nn.ConvTranspose2d(10, 1, kernel_size=3, stride=2, padding=1, output_padding=1),
             nn.Sigmoid(),
         )
-        self._init_weights()
-
-    def _init_weights(self):
-        """Conv2d Kaiming-normal (fan_out), Linear N(0, 0.01), biases 0; ConvTranspose2d keeps torch's default."""
-        for module in self.modules():
-            if type(module) is nn.Conv2d:
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_weights(self)  # ConvTranspose2d (not a Conv2d) keeps torch's default
 
     def features(self, images):
         """(N, 1, 84, 84) -> (N, 64, 42, 42) encoder map."""
@@ -71,16 +60,9 @@ class RoIEncoder(nn.Module):
 
     def roi_features(self, features, rois):
         """RoIs (K, 5), or boxes (N, 4) one per image -> (K, 64, p, p) pooled RoI features."""
-        rois = as_rois(rois)
-        wanted = torch.float64 if features.dtype == torch.float64 else torch.float32
         if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: pool in float32
             features = features.float()
-        if rois.dtype != wanted:
-            rois = rois.to(wanted)
-        size = (self.pooling_size, self.pooling_size)
-        if self.pooling_mode == "align":
-            return roi_align(features, rois, size, SPATIAL_SCALE, sampling_ratio=2, aligned=False)
-        return roi_pool(features, rois, size, SPATIAL_SCALE)
+        return pool_rois(features, rois, self.pooling_size, SPATIAL_SCALE, self.pooling_mode)
 
     def project(self, roi_features):
         """(K, 64, p, p) -> (K, dim) embedding (dropout in train mode, independent per element)."""

@@ -40,16 +40,7 @@ class Net(nn.Module):
             nn.Dropout(0.5),
             nn.Linear(1024, EMBED_DIM),
         )
-        self._init_weights()
-
-    def _init_weights(self):
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_weights(self)
 
     def features(self, images):
         """(N, 1, 84, 84) -> (N, 128, 15, 15) backbone feature map."""
@@ -57,20 +48,16 @@ class Net(nn.Module):
 
     def embed(self, features, rois):
         """Embeds RoIs (K, 5), or boxes (N, 4) one per image, from a feature map -> (K, 512)."""
-        rois = as_rois(rois)
-        # float32 coordinates even under bf16 autocast (torchvision's autocast runs RoIAlign in float32)
-        wanted = torch.float64 if features.dtype == torch.float64 else torch.float32
-        if rois.dtype != wanted:
-            rois = rois.to(wanted)
-        output_size = (self.pooling_size, self.pooling_size)
-        if self.pooling_mode == "align":
-            pooled = roi_align(features, rois, output_size, SPATIAL_SCALE, sampling_ratio=2, aligned=False)
-        else:
-            pooled = roi_pool(features, rois, output_size, SPATIAL_SCALE)
+        pooled = pool_rois(features, rois, self.pooling_size, SPATIAL_SCALE, self.pooling_mode)
         hidden = self.RCNN_top[1](self.RCNN_top[0](pooled.flatten(1)))
         if self.training:  # Dropout is the identity in eval mode: skip the call
             hidden = self.RCNN_top[2](hidden)
         return self.RCNN_top[3](hidden)
+
+    def observe(self, features, rois):
+        """What a rollout reads of a box: (the agent's state, the embedding); the 2021 agent reads the
+        embedding itself, so the state is None."""
+        return None, self.embed(features, rois)
 
     def embed_sets(self, features, boxes):
         """Embeds R box sets of the N images in one head pass: boxes (R, N, 4) -> (R, N, 512)."""
@@ -78,6 +65,31 @@ class Net(nn.Module):
 
     def forward(self, images, rois):
         return self.embed(self.features(images), rois)
+
+
+def init_weights(model):
+    """Conv2d Kaiming-normal (fan_out, relu), Linear N(0, 0.01), their biases 0; other modules keep
+    torch's defaults (the initialisation of both papers' nets)."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+            nn.init.zeros_(module.bias)
+
+
+def pool_rois(features, rois, size, spatial_scale, mode):
+    """RoIAlign (sampling ratio 2, aligned=False) or RoIPool of RoIs (K, 5), or boxes (N, 4) one per
+    image, to size x size -> (K, C, size, size). Coordinates in float32 even under bf16 autocast
+    (torchvision's autocast runs RoIAlign in float32), float64 with float64 features."""
+    rois = as_rois(rois)
+    wanted = torch.float64 if features.dtype == torch.float64 else torch.float32
+    if rois.dtype != wanted:
+        rois = rois.to(wanted)
+    if mode == "align":
+        return roi_align(features, rois, (size, size), spatial_scale, sampling_ratio=2, aligned=False)
+    return roi_pool(features, rois, (size, size), spatial_scale)
 
 
 def as_rois(boxes):

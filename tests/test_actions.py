@@ -8,11 +8,15 @@ import torch
 from utils.actions import ACTION_NAMES, IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, STEP_FACTOR, Actor
 
 
-def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 84, H: int = 84) -> list[int]:
-    """One action on one window, straight from the docs/method.md §5 table, with Python floats and int() truncation."""
+def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 84, H: int = 84, inclusive: bool = False) -> list[int]:
+    """One action on one window, straight from the docs/method.md §5 table, with Python floats and int() truncation.
+
+    `inclusive`: the successor's actor (docs/method.md §10.7): sides x2 - x1 + 1, its blocked-move
+    windows and its min-side rule."""
+    one = 1 if inclusive else 0
     x1, y1, x2, y2 = window
-    bw = x2 - x1
-    bh = y2 - y1
+    bw = x2 - x1 + one
+    bh = y2 - y1 + one
     if bw - 0.2 * bw >= m:
         d = 0.2 if bh - 0.2 * bh >= m else 1 - m / bh
     else:
@@ -44,25 +48,25 @@ def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 8
         if x1 - s >= 0:
             x1, x2 = int(x1 - s), int(x2 - s)
         else:
-            x1, x2 = 0, bw
+            x1, x2 = 0, bw - one
     elif action == 7:  # move right
         s = 0.2 * bw
         if x2 + s < W:
             x1, x2 = int(x1 + s), int(x2 + s)
         else:
-            x1, x2 = W - bw - 1, W - 1
+            x1, x2 = W - bw - 1 + one, W - 1
     elif action == 8:  # move up
         s = 0.2 * bh
         if y1 - s >= 0:
             y1, y2 = int(y1 - s), int(y2 - s)
         else:
-            y1, y2 = 0, bh
+            y1, y2 = 0, bh - one
     elif action == 9:  # move down
         s = 0.2 * bh
         if y2 + s < H:
             y1, y2 = int(y1 + s), int(y2 + s)
         else:
-            y1, y2 = H - bh - 1, H - 1
+            y1, y2 = H - bh - 1 + one, H - 1
     else:
         raise ValueError(action)
 
@@ -91,13 +95,15 @@ def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 8
             y1, y2 = y1 - shift, y2 - shift
         else:
             y1, y2 = 0, H - 1
-    if x2 - x1 < m:
-        if x1 + m <= W:
+    # the min side, measured after the shifts (2021: x2 - x1 < m, room when x1 + m <= W;
+    # inclusive: x2 - x1 + 1 < m, room when x1 + m < W)
+    if x2 - x1 + one < m:
+        if x1 + m + one <= W:
             x2 = x1 + m - 1
         else:
             x1 = x2 - m + 1
-    if y2 - y1 < m:
-        if y1 + m <= H:
+    if y2 - y1 + one < m:
+        if y1 + m + one <= H:
             y2 = y1 + m - 1
         else:
             y1 = y2 - m + 1

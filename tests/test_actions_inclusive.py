@@ -1,111 +1,18 @@
 """The successor's actor (``Actor(..., inclusive=True)``, docs/method.md) against a plain per-window
 reference written from its rules, on the table-lookup and the arithmetic paths."""
 
+import functools
 import random
 
 import pytest
 import torch
 
+from test_actions import reference_takeaction
 from utils.actions import IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, Actor, _cpu_transition_table, transition_table
 
 
-def reference_takeaction_inclusive(window: list[int], action: int, m: int = 28, W: int = 84, H: int = 84) -> list[int]:
-    """One action on one window with inclusive sides, branch by branch, with Python floats and int() truncation."""
-    x1, y1, x2, y2 = window
-    bw = x2 - x1 + 1
-    bh = y2 - y1 + 1
-    if bw - 0.2 * bw >= m:
-        d = 0.2 if bh - 0.2 * bh >= m else 1 - m / bh
-    else:
-        d = 1 - m / bw
-        if bh - d * bh < m:
-            d = 1 - m / bh
-
-    if action == 0:  # shrink to top-left
-        x2 = int(x2 - d * bw)
-        y2 = int(y2 - d * bh)
-    elif action == 1:  # shrink to top-right
-        x1 = int(x1 + d * bw)
-        y2 = int(y2 - d * bh)
-    elif action == 2:  # shrink to bottom-left
-        y1 = int(y1 + d * bh)
-        x2 = int(x2 - d * bw)
-    elif action == 3:  # shrink to bottom-right
-        x1 = int(x1 + d * bw)
-        y1 = int(y1 + d * bh)
-    elif action == 4:  # shrink to centre
-        x1 = int(x1 + d * bw / 2)
-        y1 = int(y1 + d * bh / 2)
-        x2 = int(x2 - d * bw / 2)
-        y2 = int(y2 - d * bh / 2)
-    elif action == 5:  # stay
-        pass
-    elif action == 6:  # move left
-        s = 0.2 * bw
-        if x1 - s >= 0:
-            x1, x2 = int(x1 - s), int(x2 - s)
-        else:
-            x1, x2 = 0, bw - 1
-    elif action == 7:  # move right
-        s = 0.2 * bw
-        if x2 + s < W:
-            x1, x2 = int(x1 + s), int(x2 + s)
-        else:
-            x1, x2 = W - bw, W - 1
-    elif action == 8:  # move up
-        s = 0.2 * bh
-        if y1 - s >= 0:
-            y1, y2 = int(y1 - s), int(y2 - s)
-        else:
-            y1, y2 = 0, bh - 1
-    elif action == 9:  # move down
-        s = 0.2 * bh
-        if y2 + s < H:
-            y1, y2 = int(y1 + s), int(y2 + s)
-        else:
-            y1, y2 = H - bh, H - 1
-    else:
-        raise ValueError(action)
-
-    # Clip: the four boundary shifts in order, as in 2021.
-    if x1 < 0:
-        shift = -x1
-        if x2 + shift < W:
-            x1, x2 = x1 + shift, x2 + shift
-        else:
-            x1, x2 = 0, W - 1
-    if y1 < 0:
-        shift = -y1
-        if y2 + shift < H:
-            y1, y2 = y1 + shift, y2 + shift
-        else:
-            y1, y2 = 0, H - 1
-    if x2 > W - 1:
-        shift = x2 - W + 1
-        if x1 - shift >= 0:
-            x1, x2 = x1 - shift, x2 - shift
-        else:
-            x1, x2 = 0, W - 1
-    if y2 > H - 1:
-        shift = y2 - H + 1
-        if y1 - shift >= 0:
-            y1, y2 = y1 - shift, y2 - shift
-        else:
-            y1, y2 = 0, H - 1
-    # Then the min side, with inclusive sides measured after the shifts.
-    bw = x2 - x1 + 1
-    bh = y2 - y1 + 1
-    if bw < m:
-        if x1 + m < W:
-            x2 = x1 + m - 1
-        else:
-            x1 = x2 - m + 1
-    if bh < m:
-        if y1 + m < H:
-            y2 = y1 + m - 1
-        else:
-            y1 = y2 - m + 1
-    return [x1, y1, x2, y2]
+# the per-window reference of tests/test_actions.py, with the successor's inclusive rules
+reference_takeaction_inclusive = functools.partial(reference_takeaction, inclusive=True)
 
 
 START = [0, 0, IMAGE_SIZE - 1, IMAGE_SIZE - 1]

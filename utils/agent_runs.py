@@ -12,11 +12,6 @@ from utils.prototype_engine import agent_epoch
 from utils.runtime import make_generator
 
 
-def summary_generator(ctx):
-    """A generator seeded from --seed alone for end-of-run figures, so `--evaluate` reproduces them
-    (the evaluation stream has moved on by the end of training)."""
-    return make_generator(ctx.device, ctx.args.seed + 4)
-
 
 def load_encoder(path, args, device):
     """The frozen encoder in eval mode (`--freeze`: the encoder never trains here)."""

@@ -5,6 +5,7 @@ import math
 import os
 
 from utils.actions import NUM_ACTIONS_SUPPORTED
+from utils.backgrounds import BACKGROUNDS
 from utils.data import IMAGE_SIZE
 from utils.groups import TRAIN_MODES
 
@@ -159,7 +160,6 @@ def parse_args(argv=None, description=None):
 
 # ---- the successor method's three scripts (pretrain_encoder_ordinal.py, train_agent.py, adapt_agent.py)
 
-BACKGROUND_KINDS = ("clean", "clutter", "patch", "gaussian_noise", "impulse_noise")
 
 
 def sample_size(text):
@@ -185,7 +185,7 @@ def get_successor_parser(description=None):
     add("--evaluate", action="store_true", help="only the final evaluation of the run's best checkpoint")
     add("--train_mode", default="shuffle_proto", choices=TRAIN_MODES,
         help="anchor and boxes of the ordinal loss / prototype of the reward (docs/method.md)")
-    add("--bg_name", default="impulse_noise", choices=BACKGROUND_KINDS, help="background kind of the data")
+    add("--bg_name", default="impulse_noise", choices=BACKGROUNDS, help="background kind of the data")
     add("--dataset", default="mnist", choices=["mnist"], help="dataset (only MNIST here)")
     add("--savename", default="", help="run folder name under --saveroot ('' = the script's default name)")
     add("--epochs", type=int, default=200, help="training epochs")

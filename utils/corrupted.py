@@ -1,14 +1,13 @@
 """Datasets and loaders of the successor method: one background kind and digit of corrupted MNIST,
 few-shot training subsets and the adaptation support set (docs/method.md, "Successor: data")."""
 
-import json
 import os
 
 import numpy as np
 import torch
 
-from utils.data import ClutteredMNIST, DataError, load_arrays, make_loader, xywh_to_xyxy
-from utils.files import write_atomically
+from utils.data import ClutteredMNIST, DataError, make_loader
+from utils.files import write_json
 
 
 def subset_indices(count, size, seed, digit):
@@ -28,14 +27,11 @@ class CorruptedMNIST(ClutteredMNIST):
     """
 
     def __init__(self, datapath, bg, digit, split, sample_size=None, seed=0):
-        images, labels = load_arrays(datapath, digit, split, bg=bg)
-        self.digit, self.split, self.bg = digit, split, bg
-        self.subset, self.file_count = None, len(images)
+        super().__init__(datapath, digit, split, bg=bg)
+        self.bg, self.subset, self.file_count = bg, None, len(self)
         if sample_size is not None and split == "train":
-            self.subset = subset_indices(len(images), sample_size, seed, digit)
-            images, labels = images[self.subset], labels[self.subset]
-        self.images = torch.from_numpy(np.ascontiguousarray(images))
-        self.targets = xywh_to_xyxy(labels)
+            self.subset = subset_indices(self.file_count, sample_size, seed, digit)
+            self.images, self.targets = self.images[self.subset], self.targets[self.subset]
 
 
 def describe(dataset):
@@ -51,6 +47,20 @@ def build_prototype_loaders(args, device, shuffle_generator):
     print(f"data: {args.bg_name}, digit {args.digit}: {describe(train_set)} / {len(test_set)} test images from {args.datapath}")
     return {"train": make_loader(train_set, args.batch_size, True, shuffle_generator, args.workers, device), "val": None,
             "test": make_loader(test_set, args.batch_size, False, None, args.workers, device)}
+
+
+def other_digit_test_loaders(args, device):
+    """(digit, loader) of the test split of each digit but --digit on the same background, for the
+    generalisation figures; a digit without data is skipped with a warning."""
+    from utils.logging import warn
+
+    for digit in (d for d in range(10) if d != args.digit):
+        try:
+            test_set = CorruptedMNIST(args.datapath, args.bg_name, digit, "test")
+        except DataError as error:
+            warn(f"generalisation: skipping digit {digit} ({error})")
+            continue
+        yield digit, make_loader(test_set, args.batch_size, False, None, args.workers, device)
 
 
 def support_indices(count, support_size, seed):
@@ -69,6 +79,4 @@ def record_subset(run_dir, name, dataset, indices=None):
     if dataset.subset is not None and indices is not None:  # indices into a subset: map back to the file
         chosen = dataset.subset[np.asarray(indices)]
     record = {"bg": dataset.bg, "digit": dataset.digit, "split": dataset.split, "indices": [int(i) for i in chosen]}
-    path = os.path.join(run_dir, f"{name}.json")
-    write_atomically(path, lambda stream: stream.write((json.dumps(record) + "\n").encode()))
-    return path
+    return write_json(os.path.join(run_dir, f"{name}.json"), record, indent=None)

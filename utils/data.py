@@ -99,11 +99,12 @@ class ClutteredMNIST(torch.utils.data.Dataset):
     Indexing with a 1-D index tensor or list returns a batch ((B, 1, 84, 84), (B, 4)) in one go.
     `images` (N, 84, 84) uint8 and `targets` (N, 4) float32 hold the whole split; the stored
     labels are converted once and never modified (the original's transform grew them in place).
-    `indices` restricts the dataset to a subset of the file's items (e.g. a validation split).
+    `indices` restricts the dataset to a subset of the file's items (e.g. a validation split); `bg`
+    reads a background kind of the successor's data instead of the 2021 clutter.
     """
 
-    def __init__(self, datapath, digit, split, indices=None):
-        images, labels = load_arrays(datapath, digit, split)
+    def __init__(self, datapath, digit, split, indices=None, bg=None):
+        images, labels = load_arrays(datapath, digit, split, bg=bg)
         self.digit, self.split = digit, split
         self.images = torch.from_numpy(images)
         self.targets = xywh_to_xyxy(labels)

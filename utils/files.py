@@ -79,6 +79,14 @@ def ensure_writable_folder(path):
         pass
 
 
+def write_json(path, record, indent=2):
+    """`record` as JSON (one trailing newline), written atomically."""
+    import json
+
+    write_atomically(path, lambda stream: stream.write((json.dumps(record, indent=indent) + "\n").encode()))
+    return path
+
+
 def file_sha256(path):
     """sha256 hex digest of a file's bytes (read in 1 MiB blocks)."""
     import hashlib

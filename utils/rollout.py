@@ -72,19 +72,15 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         with torch.no_grad():
             features = features.float()
     hidden = agent.init_hidden(n, device)
-    # the successor's encoder gives the agent the RoI feature and the reward the embedding (`observe`);
-    # the 2021 net gives both the embedding
-    observe = getattr(net, "observe", None)
-    states = [] if observe is not None else None
+    states = []  # the successor's agent reads the RoI feature; the 2021 agent (state None) the embedding
     with torch.no_grad(), config.precision.autocast(device):
         agent_step = agent.rollout_step()
         for t in range(steps):
-            rois = torch.cat([index, box], dim=1)
-            if observe is None:
-                embedding = state = maybe_normalize(net.embed(features, rois), config.norm)
+            state, embedding = net.observe(features, torch.cat([index, box], dim=1))
+            embedding = maybe_normalize(embedding, config.norm)
+            if state is None:
+                state = embedding
             else:
-                state, embedding = observe(features, rois)
-                embedding = maybe_normalize(embedding, config.norm)
                 states.append(state)
             embeddings.append(embedding)
             hidden, logits = agent_step(state, hidden)
@@ -93,7 +89,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
             actions_seq.append(actions)
             box = actor.step(actions)
             boxes.append(box)
-        embeddings.append(maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm))
+        embeddings.append(maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm))  # the last box: only the rewards read it
     stack = lambda seq: torch.stack(seq, dim=1)
     return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq), stack(states) if states else None)
 

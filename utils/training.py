@@ -4,9 +4,11 @@ resume state after every epoch (a run killed at any moment continues with --resu
 
 import os
 
+from utils.checkpoint import CheckpointError
+from utils.files import write_json
 from utils.logging import format_metrics
 from utils.resume import apply_resume, save_resume
-from utils.runtime import current_lr
+from utils.runtime import current_lr, make_generator
 
 
 def fit(ctx, run_epoch, selection, modules, optimizers, schedulers, on_best, after_epoch=None):
@@ -49,10 +51,22 @@ def fit(ctx, run_epoch, selection, modules, optimizers, schedulers, on_best, aft
     return metrics, progress, last_epoch
 
 
+def summary_generator(ctx):
+    """A generator seeded from --seed alone for end-of-run figures, so `--evaluate` reproduces them
+    (the evaluation stream has moved on by the end of training)."""
+    return make_generator(ctx.device, ctx.args.seed + 4)
+
+
+def report_summary(ctx, summary, step, heading):
+    """The end-of-run figures: logged (metrics.jsonl, wandb), written to `<run>/summary.json`, printed."""
+    ctx.logger.log(summary, step)
+    write_json(os.path.join(ctx.run_dir, "summary.json"), summary)
+    print(f"{heading}: {format_metrics(summary)}")
+    return summary
+
+
 def resolve_checkpoint(path, saveroot, flag):
     """A checkpoint flag's path as given when it exists, else relative to --saveroot; None for ''."""
-    from utils.checkpoint import CheckpointError
-
     if not path:
         return None
     for candidate in (path, os.path.join(saveroot, path)):
