@@ -17,7 +17,7 @@ from utils.corrupted import build_prototype_loaders, other_digit_test_loaders, r
 from utils.plots import reconstruction_figure
 from utils.prototype_engine import EncoderConfig, encoder_epoch
 from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit, report_summary, summary_generator
+from utils.training import fit, report_summary
 
 DEFAULT_SAVENAME = "pretrain_mnist_ae"
 ACC_KEYS = {"acc_inst": "Inst", "acc_proto": "Proto", "acc_inst_other": "Inst Other", "acc_proto_other": "Proto Other"}
@@ -52,7 +52,7 @@ def train(ctx, encoder, config):
 
 def generalisation(ctx, encoder, config):
     """Test accuracies on the other nine digits of the same background -> their means (NaN without data)."""
-    generator = summary_generator(ctx)  # the same draws for `last`, `best` and under --evaluate
+    generator = ctx.fresh_generator("summary")  # the same draws for `last`, `best` and under --evaluate
     per_digit = {}
     for digit, loader in other_digit_test_loaders(ctx.args, ctx.device):
         with torch.no_grad():

@@ -47,13 +47,15 @@ def build_models(args, device):
 
 def test_pass(ctx, net, agent, config, loader, epoch, phase="Test", figure=False):
     """Metrics with sampled actions (the original), plus `{phase} Loc Acc Greedy` with --greedy 1.
-    Draws come from the run's evaluation stream, never the training one. `IoU Distribution` is a
+    Draws come from the run's evaluation stream, never the training one; the greedy pass's (its
+    step pairs) from the freshly seeded "greedy" stream, so --greedy 1 changes no other figure. `IoU Distribution` is a
     wandb histogram; `figure` also draws it as a PNG (slow: once per run, not per epoch)."""
     generator = ctx.generators["eval"]
     with torch.no_grad():
         metrics, extras = joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase=phase)
         if ctx.args.greedy:
-            greedy, _ = joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase="Greedy", policy="greedy")
+            greedy, _ = joint_epoch(net, agent, loader, ctx.device, ctx.fresh_generator("greedy"), config, epoch, phase="Greedy",
+                                    policy="greedy")
             metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
     metrics[f"{phase} IoU Distribution"] = Histogram(extras["pair_ious"])
     if figure:

@@ -18,7 +18,7 @@ from utils.data import DataError
 from utils.prototype_engine import AgentConfig, agent_epoch
 from utils.rollout import corloc
 from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit, report_summary, resolve_checkpoint, summary_generator
+from utils.training import fit, report_summary, resolve_checkpoint
 
 DEFAULT_SAVENAME = "agent_mnist_ae"
 SELECTION = "Test Loc Acc"
@@ -26,7 +26,7 @@ SELECTION = "Test Loc Acc"
 
 def generalisation_acc(ctx, encoder, agent, config):
     """CorLoc of `agent` on the test splits of the other nine digits (same background) -> (mean, digits)."""
-    generator = summary_generator(ctx)  # the same draws in training and under --evaluate
+    generator = ctx.fresh_generator("summary")  # the same draws in training and under --evaluate
     accs = {}
     for digit, loader in other_digit_test_loaders(ctx.args, ctx.device):
         with torch.no_grad():

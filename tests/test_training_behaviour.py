@@ -23,6 +23,7 @@ def test_greedy_evaluation_leaves_the_training_trajectory_unchanged(synthetic_da
         train = {k: v for k, v in a.items() if k.startswith("Train")}
         assert train == {k: b[k] for k in train}
         assert a["Test Loc Acc"] == b["Test Loc Acc"] and "Test Loc Acc Greedy" in b
+        assert a == {k: v for k, v in b.items() if "Greedy" not in k}  # no other figure moves either
 
 
 def test_joint_training_stops_early_after_patience(synthetic_data, tmp_path):

@@ -9,8 +9,6 @@ from models import RoIAgent, RoIEncoder
 from utils.checkpoint import load_weights, model_checkpoint
 from utils.files import file_sha256
 from utils.prototype_engine import agent_epoch
-from utils.runtime import make_generator
-
 
 
 def load_encoder(path, args, device):
@@ -36,13 +34,12 @@ def agent_checkpoint(epoch, agent, acc, args, encoder_path, **extra):
 def evaluation_pass(ctx, encoder, agent, config, loader, epoch, phase="Test", prototype=None, generator=None):
     """Sampled actions (the original's testing); `{phase} Loc Acc Greedy` with --greedy 1. Draws come
     from `generator` (default: the run's evaluation stream); the greedy pass draws (group pairings for
-    its rewards only) from a private generator, so --greedy 1 changes no other figure."""
+    its rewards only) from its own freshly seeded stream, so --greedy 1 changes no other figure."""
     generator = generator if generator is not None else ctx.generators["eval"]
     with torch.no_grad():
         metrics, _ = agent_epoch(encoder, agent, loader, ctx.device, generator, config, epoch, phase=phase, prototype=prototype)
         if ctx.args.greedy:
-            private = make_generator(ctx.device, ctx.args.seed + 3)
-            greedy, _ = agent_epoch(encoder, agent, loader, ctx.device, private, config, epoch, phase="Greedy",
+            greedy, _ = agent_epoch(encoder, agent, loader, ctx.device, ctx.fresh_generator("greedy"), config, epoch, phase="Greedy",
                                     prototype=prototype, policy="greedy")
             metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
     return metrics

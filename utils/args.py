@@ -161,7 +161,6 @@ def parse_args(argv=None, description=None):
 # ---- the successor method's three scripts (pretrain_encoder_ordinal.py, train_agent.py, adapt_agent.py)
 
 
-
 def sample_size(text):
     """`--sample_size`: 'whole' (None) or a positive number of training images."""
     if text == "whole":

@@ -8,6 +8,7 @@ import torch
 
 from utils.data import ClutteredMNIST, DataError, make_loader
 from utils.files import write_json
+from utils.logging import warn
 
 
 def subset_indices(count, size, seed, digit):
@@ -52,8 +53,6 @@ def build_prototype_loaders(args, device, shuffle_generator):
 def other_digit_test_loaders(args, device):
     """(digit, loader) of the test split of each digit but --digit on the same background, for the
     generalisation figures; a digit without data is skipped with a warning."""
-    from utils.logging import warn
-
     for digit in (d for d in range(10) if d != args.digit):
         try:
             test_set = CorruptedMNIST(args.datapath, args.bg_name, digit, "test")

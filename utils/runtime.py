@@ -46,6 +46,12 @@ def compile_models(net=None, agent=None):
         agent.sequence_logits = torch.compile(agent.sequence_logits, dynamic=True)
 
 
+# offsets from --seed of a run's random streams: "shuffle" (CPU, batch order), "sampler" (training
+# draws), "eval" (evaluation draws); "greedy" (the --greedy 1 pass) and "summary" (end-of-run figures)
+# are seeded afresh at each use, so they move no other stream and `--evaluate` reproduces them
+STREAM_SEEDS = {"shuffle": 0, "sampler": 1, "eval": 2, "greedy": 3, "summary": 4}
+
+
 def make_generator(device, seed):
     """A torch.Generator on `device` seeded with `seed` (samplers take it explicitly)."""
     generator = torch.Generator(device=device)
@@ -132,8 +138,8 @@ class RunContext:
         print(f"run folder {run_dir} | device {self.device} | args {vars(args)}")
         # Training draws (boxes, actions, pairs) and evaluation draws have separate streams, so a
         # flag that only adds an evaluation (e.g. --greedy 1) leaves the training trajectory unchanged.
-        self.generators = {"shuffle": torch.Generator().manual_seed(args.seed), "sampler": make_generator(self.device, args.seed + 1),
-                           "eval": make_generator(self.device, args.seed + 2)}
+        self.generators = {"shuffle": torch.Generator().manual_seed(args.seed + STREAM_SEEDS["shuffle"]),
+                           "sampler": self.fresh_generator("sampler"), "eval": self.fresh_generator("eval")}
         self.loaders = (loader_builder or build_loaders)(args, self.device, self.generators["shuffle"])
         self.resume = read_resume(run_dir, args) if args.resume and not args.evaluate else None
         if not args.evaluate:
@@ -142,6 +148,10 @@ class RunContext:
             print(f"--resume 1: no resume state in {run_dir}; starting from scratch")
         run_id = self.resume["progress"].get("wandb_id") if self.resume else None
         self.logger = RunLogger(run_dir, vars(args), args.wandb_project, args.wandb_mode, job_type=job_type, run_id=run_id)
+
+    def fresh_generator(self, stream):
+        """A new generator on the run's device for `stream` (a STREAM_SEEDS name), seeded from --seed."""
+        return make_generator(self.device, self.args.seed + STREAM_SEEDS[stream])
 
 
 def script_main(argv, description, default_savename, run, script, parse=None):

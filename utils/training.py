@@ -8,7 +8,7 @@ from utils.checkpoint import CheckpointError
 from utils.files import write_json
 from utils.logging import format_metrics
 from utils.resume import apply_resume, save_resume
-from utils.runtime import current_lr, make_generator
+from utils.runtime import current_lr
 
 
 def fit(ctx, run_epoch, selection, modules, optimizers, schedulers, on_best, after_epoch=None):
@@ -49,12 +49,6 @@ def fit(ctx, run_epoch, selection, modules, optimizers, schedulers, on_best, aft
             print(f"early stop: no gain in {selection} for {progress['epochs_without_gain']} epochs")
     print(f"best {selection} {progress['best']:.2f} (run folder {os.path.abspath(ctx.run_dir)})")
     return metrics, progress, last_epoch
-
-
-def summary_generator(ctx):
-    """A generator seeded from --seed alone for end-of-run figures, so `--evaluate` reproduces them
-    (the evaluation stream has moved on by the end of training)."""
-    return make_generator(ctx.device, ctx.args.seed + 4)
 
 
 def report_summary(ctx, summary, step, heading):
