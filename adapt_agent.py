@@ -3,7 +3,7 @@ background kind or digit from unlabelled target images; its reward is the embedd
 the prototype of a few labelled exemplars (docs/method.md, "Successor: adaptation")."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
-    from utils.startup import quiet_ctrl_c
+    from utils.run.signals import quiet_ctrl_c
 
     quiet_ctrl_c()
 
@@ -11,18 +11,18 @@ import os
 
 import torch
 
-from utils.agent_runs import agent_checkpoint, build_agent, evaluation_pass, load_encoder
-from utils.args import parse_successor_args
-from utils.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
-from utils.corrupted import CorruptedMNIST, record_subset, support_indices
-from utils.data import make_loader
-from utils.evaluation import whole_image_ious
-from utils.files import file_sha256
-from utils.logging import format_metrics, warn
-from utils.prototype_engine import AgentConfig, agent_epoch
-from utils.rollout import corloc, rollout
-from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit, report_summary, resolve_checkpoint
+from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
+from utils.run.flags import parse_successor_args
+from utils.run.checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from utils.data.corrupted import CorruptedMNIST, record_subset, support_indices
+from utils.data.datasets import make_loader
+from utils.method2021.evaluation import whole_image_ious
+from utils.run.files import file_sha256
+from utils.run.logging import format_metrics, warn
+from utils.successor.epochs import AgentConfig, agent_epoch
+from utils.localization.rollout import corloc, rollout
+from utils.run.context import RunContext, make_optimizer, script_main
+from utils.run.loop import fit, report_summary, resolve_checkpoint
 
 DEFAULT_SAVENAME = "adapt_mnist"
 SELECTION = "Test Loc Acc"  # best-on-test: an oracle figure (it reads target labels), reported as such

@@ -10,7 +10,7 @@ float64 labels) and <datapath>/<split>/<KIND>/provenance.json. Examples:
 """
 
 if __name__ == "__main__":  # before the imports: Ctrl-C while they load gives one line
-    from utils.startup import quiet_ctrl_c
+    from utils.run.signals import quiet_ctrl_c
 
     quiet_ctrl_c()
 
@@ -25,11 +25,11 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils.backgrounds import BACKGROUND_PARAMETERS, BACKGROUNDS, PatchDoesNotFit, make_background_images
-from utils.clutter import CLUTTER_SIZE, ClutterDoesNotFit, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
-from utils.files import describe_os_error, ensure_writable_folder, write_atomically
-from utils.mnist import SPLITS, MNISTUnavailable, load_mnist
-from utils.startup import interrupt_on_sigterm
+from utils.data.backgrounds import BACKGROUND_PARAMETERS, BACKGROUNDS, PatchDoesNotFit, make_background_images
+from utils.data.clutter import CLUTTER_SIZE, ClutterDoesNotFit, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
+from utils.run.files import describe_os_error, ensure_writable_folder, write_atomically
+from utils.data.mnist import SPLITS, MNISTUnavailable, load_mnist
+from utils.run.signals import interrupt_on_sigterm
 
 # fixed per split name (not its position in --splits) so `--splits test` reproduces a full run's test files
 SPLIT_INDEX = {"train": 0, "test": 1}

@@ -1,7 +1,7 @@
 """Ordinal pretraining of the RoI embedding net on one digit of cluttered MNIST (docs/method.md, "Ordinal pretraining")."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
-    from utils.startup import quiet_ctrl_c
+    from utils.run.signals import quiet_ctrl_c
 
     quiet_ctrl_c()
 
@@ -10,14 +10,14 @@ import os
 import torch
 
 from models import Net
-from utils.checkpoint import load_weights, model_checkpoint, save_checkpoint
-from utils.config import PretrainConfig
-from utils.engine import pretrain_epoch
-from utils.evaluation import distance_vs_iou, spearman
-from utils.logging import format_metrics
+from utils.run.checkpoints import load_weights, model_checkpoint, save_checkpoint
+from utils.method2021.config import PretrainConfig
+from utils.method2021.epochs import pretrain_epoch
+from utils.method2021.evaluation import distance_vs_iou, spearman
+from utils.run.logging import format_metrics
 from utils.plots import distance_scatter, embedding_projection
-from utils.resume import apply_resume, save_resume
-from utils.runtime import RunContext, compile_models, current_lr, make_optimizer, script_main
+from utils.run.resume import apply_resume, save_resume
+from utils.run.context import RunContext, compile_models, current_lr, make_optimizer, script_main
 
 DEFAULT_SAVENAME = "cluttermnist_pretrain"
 

@@ -2,7 +2,7 @@
 reconstruction on one background kind and digit (docs/method.md, "Successor: encoder pretraining")."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
-    from utils.startup import quiet_ctrl_c
+    from utils.run.signals import quiet_ctrl_c
 
     quiet_ctrl_c()
 
@@ -11,13 +11,13 @@ import os
 import torch
 
 from models import RoIEncoder
-from utils.args import parse_successor_args
-from utils.checkpoint import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
-from utils.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.run.flags import parse_successor_args
+from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
+from utils.data.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
 from utils.plots import reconstruction_figure
-from utils.prototype_engine import EncoderConfig, encoder_epoch
-from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit, report_summary
+from utils.successor.epochs import EncoderConfig, encoder_epoch
+from utils.run.context import RunContext, make_optimizer, script_main
+from utils.run.loop import fit, report_summary
 
 DEFAULT_SAVENAME = "pretrain_mnist_ae"
 ACC_KEYS = {"acc_inst": "Inst", "acc_proto": "Proto", "acc_inst_other": "Inst Other", "acc_proto_other": "Proto Other"}

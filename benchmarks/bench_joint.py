@@ -6,7 +6,7 @@ backbone runs T + 1 times in the rollout); the actor applied one window at a tim
 docs/method.md §5 table, written out in benchmarks/common.py); rewards, REINFORCE loss, agent step; the
 ordinal pair picked per image in Python and embedded by two more full passes with gradients;
 triplet loss, backward, net step.
-project: `utils.engine.joint_batch`: one backbone pass, every box embedded from the cached
+project: `utils.method2021.epochs.joint_batch`: one backbone pass, every box embedded from the cached
 features, the batched Actor, the same losses and optimiser steps.
 
 Both recipes get the same batch, already on the device (data loading is left out of both), their
@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import utils.engine  # noqa: E402
-from utils.config import JointConfig, Precision, RolloutConfig  # noqa: E402
-from utils.runtime import compile_models, make_optimizer  # noqa: E402
+import utils.method2021.epochs  # noqa: E402
+from utils.method2021.config import JointConfig, Precision, RolloutConfig  # noqa: E402
+from utils.run.context import compile_models, make_optimizer  # noqa: E402
 from common import (  # noqa: E402
     IMAGE_SIZE,
     add_data_flags,
@@ -41,9 +41,9 @@ from common import (  # noqa: E402
     reference_takeaction,
 )
 from models import Agent, Net  # noqa: E402
-from utils.actions import Actor  # noqa: E402
-from utils.ordinal import ordinal_terms  # noqa: E402
-from utils.rl import policy_loss, step_rewards  # noqa: E402
+from utils.localization.actions import Actor  # noqa: E402
+from utils.localization.ordinal import ordinal_terms  # noqa: E402
+from utils.localization.rewards import policy_loss, step_rewards  # noqa: E402
 
 START_WINDOW = [0, 0, IMAGE_SIZE, IMAGE_SIZE]  # the actor's first window (docs/method.md §5)
 WHOLE_IMAGE_BOX = [0, 0, IMAGE_SIZE - 1, IMAGE_SIZE - 1]  # f_0's box (docs/method.md §6)
@@ -148,7 +148,7 @@ def original_iteration(net, agent, optimizers, images, targets, args, rng):
 
 def project_iteration(net, agent, optimizers, images, targets, args, generator):
     with torch.enable_grad():
-        utils.engine.joint_batch(net, agent, images, targets, args, generator, optimizers)
+        utils.method2021.epochs.joint_batch(net, agent, images, targets, args, generator, optimizers)
 
 
 # ---- set-up and report ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ original: the two ordinal boxes of every item drawn in Python (docs/method.md §
 `while True` rejection loop drawing one square box at a time with `random`, IoU in Python), then
 three full forward passes net(images, gt), net(images, box_i), net(images, box_j) (the backbone
 runs three times), the triplet loss, backward, SGD step.
-project: `utils.engine.pretrain_epoch` over a one-batch loader, i.e. exactly its per-batch work:
+project: `utils.method2021.epochs.pretrain_epoch` over a one-batch loader, i.e. exactly its per-batch work:
 `sample_ordinal_boxes` on the batch, one backbone pass, one head pass over the stacked RoIs,
 backward, SGD step.
 
@@ -25,12 +25,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import utils.engine  # noqa: E402
-from utils.config import Precision, PretrainConfig  # noqa: E402
-from utils.runtime import compile_models, make_optimizer  # noqa: E402
+import utils.method2021.epochs  # noqa: E402
+from utils.method2021.config import Precision, PretrainConfig  # noqa: E402
+from utils.run.context import compile_models, make_optimizer  # noqa: E402
 from common import IMAGE_SIZE, add_data_flags, interleaved_records, load_batch, pick_device, print_header, print_table, python_iou  # noqa: E402
 from models import Net  # noqa: E402
-from utils.ordinal import ordinal_terms  # noqa: E402
+from utils.localization.ordinal import ordinal_terms  # noqa: E402
 
 MIN_SIDE, MAX_SIDE = 28, 84
 LOW_IOU, HIGH_IOU = 0.1, 0.5
@@ -102,7 +102,7 @@ def original_step(net, optimizer, images, targets, rng, margin):
 
 def project_step(net, optimizer, images, targets, generator, args):
     """pretrain_epoch on one batch: its per-batch work plus its small per-epoch bookkeeping."""
-    utils.engine.pretrain_epoch(net, [(images, targets)], images.device, generator, args, 0, optimizer)
+    utils.method2021.epochs.pretrain_epoch(net, [(images, targets)], images.device, generator, args, 0, optimizer)
 
 
 # ---- set-up and report ---------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def main(argv=None):
     }
     targets_of = {
         "original": lambda: net_targets(nets["original"], optimizers["original"]) + [(this_module, "python_ordinal_boxes", "box sampling")],
-        "project": lambda: net_targets(nets["project"], optimizers["project"]) + [(utils.engine, "draw_ordinal_boxes", "box sampling")],
+        "project": lambda: net_targets(nets["project"], optimizers["project"]) + [(utils.method2021.epochs, "draw_ordinal_boxes", "box sampling")],
     }
 
     records = interleaved_records(steps, targets_of, device, shares, args.warmup, args.repeats)

@@ -3,7 +3,7 @@ bench_pretrain.py and bench_joint.py, their batch loader, and the plain-Python p
 docs/method.md §5 that bench_actor.py and bench_joint.py time against the vectorised Actor.
 
 The scripts put the repo root and this folder on sys.path and import from here; this module only
-needs torch (and utils.data, imported lazily, when a batch of cluttered MNIST is loaded).
+needs torch (and utils.data.datasets, imported lazily, when a batch of cluttered MNIST is loaded).
 """
 
 import collections
@@ -138,7 +138,7 @@ def load_batch(args, device, generator):
     """(images (N, 1, 84, 84), targets (N, 4)) on `device` and a line naming their source."""
     if args.data == "mnist":
         try:
-            from utils.data import ClutteredMNIST
+            from utils.data.datasets import ClutteredMNIST
 
             dataset = ClutteredMNIST(args.datapath, args.digit, "train")
             index = torch.randint(len(dataset), (args.batch_size,), generator=generator)  # with replacement

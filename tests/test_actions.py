@@ -1,11 +1,11 @@
-"""Actor (utils/actions.py) against a plain per-window reference written from docs/method.md §5, and hand-checked cases."""
+"""Actor (utils/localization/actions.py) against a plain per-window reference written from docs/method.md §5, and hand-checked cases."""
 
 import random
 
 import pytest
 import torch
 
-from utils.actions import ACTION_NAMES, IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, STEP_FACTOR, Actor
+from utils.localization.actions import ACTION_NAMES, IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, STEP_FACTOR, Actor
 
 
 def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 84, H: int = 84, inclusive: bool = False) -> list[int]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from test_actions import reference_takeaction
-from utils.actions import IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, Actor, _cpu_transition_table, transition_table
+from utils.localization.actions import IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, Actor, _cpu_transition_table, transition_table
 
 
 # the per-window reference of tests/test_actions.py, with the successor's inclusive rules

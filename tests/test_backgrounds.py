@@ -1,4 +1,4 @@
-"""Tests for the five background kinds (docs/method.md §1): utils/backgrounds.py and `clutter_mnist_scale.py --bg_name`."""
+"""Tests for the five background kinds (docs/method.md §1): utils/data/backgrounds.py and `clutter_mnist_scale.py --bg_name`."""
 
 import json
 import math
@@ -11,7 +11,7 @@ import torchvision
 
 import clutter_mnist_scale
 from conftest import needs_mlxtend
-from utils.backgrounds import (
+from utils.data.backgrounds import (
     BACKGROUNDS,
     add_gaussian_noise,
     add_impulse_noise,
@@ -20,8 +20,8 @@ from utils.backgrounds import (
     draw_patch_squares,
     make_background_images,
 )
-from utils.clutter import place_digits
-from utils.data import DataError, load_arrays
+from utils.data.clutter import place_digits
+from utils.data.datasets import DataError, load_arrays
 
 
 def random_digits(rng, num):

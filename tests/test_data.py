@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import write_synthetic_split
-from utils.data import ClutteredMNIST, DataError, data_files, make_loader
+from utils.data.datasets import ClutteredMNIST, DataError, data_files, make_loader
 
 
 def test_item_values_for_a_known_image(tmp_path):

@@ -3,13 +3,13 @@
 import torch
 
 from models import Agent, Net
-from utils.actions import Actor
-from utils.args import parse_args
-from utils.config import JointConfig, RolloutConfig
-from utils.data import ClutteredMNIST, make_loader
-from utils.engine import joint_batch, joint_epoch, pick_two_steps
-from utils.rollout import WHOLE_IMAGE_BOX, rollout
-from utils.runtime import make_optimizer
+from utils.localization.actions import Actor
+from utils.run.flags import parse_args
+from utils.method2021.config import JointConfig, RolloutConfig
+from utils.data.datasets import ClutteredMNIST, make_loader
+from utils.method2021.epochs import joint_batch, joint_epoch, pick_two_steps
+from utils.localization.rollout import WHOLE_IMAGE_BOX, rollout
+from utils.run.context import make_optimizer
 
 
 def small_models(hidden_size=8):
@@ -80,8 +80,8 @@ def test_frozen_net_mode(synthetic_data):
 
 def test_greedy_epoch_is_greedy_on_every_batch(synthetic_data):
     """`Loc Acc` of a greedy evaluation epoch over several batches equals the greedy CorLoc of
-    `utils.evaluation` (a policy mix-up after the first batch once made them differ)."""
-    from utils.evaluation import corloc, final_ious
+    `utils.method2021.evaluation` (a policy mix-up after the first batch once made them differ)."""
+    from utils.method2021.evaluation import corloc, final_ious
 
     net, agent = small_models()
     args = parse_args(["--seq_len", "5", "--num_act", "10"])

@@ -10,11 +10,11 @@ from torchvision.ops import box_iou
 
 from conftest import load_script, write_synthetic_split
 from models import Agent, Net
-from utils.actions import Actor
-from utils.args import parse_args
-from utils.config import RolloutConfig
-from utils.data import ClutteredMNIST, build_loaders, make_loader
-from utils.evaluation import corloc, digit_row, final_ious, whole_image_ious
+from utils.localization.actions import Actor
+from utils.run.flags import parse_args
+from utils.method2021.config import RolloutConfig
+from utils.data.datasets import ClutteredMNIST, build_loaders, make_loader
+from utils.method2021.evaluation import corloc, digit_row, final_ious, whole_image_ious
 from utils.plots import distance_scatter, embedding_projection, iou_histogram, trajectory_figure
 
 FAST = ["--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "disabled"]

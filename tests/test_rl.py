@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.distributions import Categorical
 
-from utils.rl import discounted_returns, iou_rewards, policy_loss, policy_terms, step_rewards
+from utils.localization.rewards import discounted_returns, iou_rewards, policy_loss, policy_terms, step_rewards
 
 
 def test_discounted_returns_by_hand():

@@ -13,7 +13,7 @@ import torch
 
 from conftest import ROOT, load_script, write_synthetic_split
 from models import Net
-from utils.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from utils.run.checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
 JOINT = "train-joint.py"

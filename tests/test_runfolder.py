@@ -12,11 +12,11 @@ import shutil
 import pytest
 import torch
 
-import utils.files
+import utils.run.files
 from conftest import load_script, write_synthetic_split
-from utils.files import append_line
-from utils.logging import RunLogger
-from utils.runfolder import LOCK_FILE
+from utils.run.files import append_line
+from utils.run.logging import RunLogger
+from utils.run.folder import LOCK_FILE
 
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
 JOINT = "train-joint.py"
@@ -119,7 +119,7 @@ def test_metrics_file_tolerates_torn_lines_and_is_rewritten_atomically(tmp_path,
     def full_disk(path, write):
         raise OSError(errno.ENOSPC, "No space left on device", path)
 
-    monkeypatch.setattr("utils.logging.write_atomically", full_disk)
+    monkeypatch.setattr("utils.run.logging.write_atomically", full_disk)
     with pytest.raises(OSError):
         logger.drop_epochs_from(1)
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4  # a failed rewrite changes nothing
@@ -178,7 +178,7 @@ def test_full_disk_names_the_file(synthetic_data, tmp_path, capsys, monkeypatch)
         def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(utils.files, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    monkeypatch.setattr(utils.run.files, "open", lambda *args, **kwargs: FullDisk(), raising=False)
     with pytest.raises(OSError) as error:
         append_line(str(tmp_path / "metrics.jsonl"), "{}")
     assert error.value.filename == str(tmp_path / "metrics.jsonl") and error.value.errno == errno.ENOSPC

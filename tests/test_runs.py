@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from conftest import ROOT
-from utils.checkpoint import save_checkpoint
-from utils.launch import seed_from_run_id, sweep_command
-from utils.summary import summarize
+from utils.run.checkpoints import save_checkpoint
+from tools.launch import seed_from_run_id, sweep_command
+from tools.summary import summarize
 
 TINY = ["--pooling_size", "3", "--batch_size", "32", "--epochs", "1", "--max_batches", "2", "--wandb_mode", "disabled"]
 # a stand-in training script: records its GPU, seed and start/end times in its run folder; exits 3 for --seed 13
@@ -227,7 +227,7 @@ def test_summary_single_run_and_bad_input(tmp_path, capsys):
 def test_wall_time_estimate_from_wandb_folder(tmp_path):
     import datetime
 
-    from utils.summary import wall_seconds
+    from tools.summary import wall_seconds
 
     run_dir = tmp_path / "run"
     write_joint_run(str(run_dir), [60, 70], 1)

@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from models import RoIAgent, RoIEncoder
-from utils.anchors import anchor_bins, draw_anchor_pairs, mnist_anchors
-from utils.config import LoopConfig, RolloutConfig
-from utils.groups import group_prototypes, permute_groups, used_count
-from utils.ordinal import ordered_correctly
-from utils.prototype_engine import AgentConfig, EncoderConfig, agent_epoch, encoder_batch, reward_anchors
-from utils.rl import step_rewards
+from utils.successor.anchors import anchor_bins, draw_anchor_pairs, mnist_anchors
+from utils.method2021.config import LoopConfig, RolloutConfig
+from utils.successor.groups import group_prototypes, permute_groups, used_count
+from utils.localization.ordinal import ordered_correctly
+from utils.successor.epochs import AgentConfig, EncoderConfig, agent_epoch, encoder_batch, reward_anchors
+from utils.localization.rewards import step_rewards
 
 
 def all_targets():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import load_script
-from utils.clutter import data_files
+from utils.data.clutter import data_files
 
 COMMON = ["--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2", "--log_interval", "1"]
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from utils.args import get_parser, parse_args
+from utils.run.flags import get_parser, parse_args
 
 SWEEPS = sorted(glob.glob(os.path.join(ROOT, "sweeps", "*.yaml")))
 SELECTION = {"ordinal-pretrain-cluttermnist-scale.py": "Ord Acc Inst", "train-joint.py": "Loc Acc"}

@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.summary import describe  # noqa: E402
+from tools.summary import describe  # noqa: E402
 
 COLUMNS = [("Test Before Loc Acc", "test before"), ("Test Last Loc Acc", "test after (last)"),
            ("Test Label Free Loc Acc", "test after (label-free)"), ("Test Best Loc Acc", "test best (oracle)"),

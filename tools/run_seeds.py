@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.launch import LaunchError, base_command, gpu_lanes, last_flag_value, program_savename, run_jobs, seed_jobs  # noqa: E402
+from tools.launch import LaunchError, base_command, gpu_lanes, last_flag_value, program_savename, run_jobs, seed_jobs  # noqa: E402
 
 
 def split_argv(argv):

@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.summary import SummaryError, summarize  # noqa: E402
+from tools.summary import SummaryError, summarize  # noqa: E402
 
 
 def main(argv=None):

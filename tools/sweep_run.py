@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.launch import LaunchError, run_recorded, sweep_command  # noqa: E402
+from tools.launch import LaunchError, run_recorded, sweep_command  # noqa: E402
 
 
 def main(argv=None):

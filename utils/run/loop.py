@@ -4,11 +4,11 @@ resume state after every epoch (a run killed at any moment continues with --resu
 
 import os
 
-from utils.checkpoint import CheckpointError
-from utils.files import write_json
-from utils.logging import format_metrics
-from utils.resume import apply_resume, save_resume
-from utils.runtime import current_lr
+from utils.run.checkpoints import CheckpointError
+from utils.run.files import write_json
+from utils.run.logging import format_metrics
+from utils.run.resume import apply_resume, save_resume
+from utils.run.context import current_lr
 
 
 def fit(ctx, run_epoch, selection, modules, optimizers, schedulers, on_best, after_epoch=None):

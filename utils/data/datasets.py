@@ -6,9 +6,9 @@ import os
 import numpy as np
 import torch
 
-from utils.backgrounds import BACKGROUNDS
-from utils.clutter import data_files
-from utils.mnist import SPLITS
+from utils.data.backgrounds import BACKGROUNDS
+from utils.data.clutter import data_files
+from utils.data.mnist import SPLITS
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 IMAGE_SIZE = 84
@@ -22,7 +22,7 @@ class DataError(Exception):
 def load_arrays(datapath, digit, split, bg=None):
     """Reads one digit's files -> (images uint8 (N, 84, 84), labels float64 (N, 4) `[x, y, w, h]`).
 
-    bg None reads the 2021 data (`moreclutter`), a name from utils.backgrounds.BACKGROUNDS that background's files.
+    bg None reads the 2021 data (`moreclutter`), a name from utils.data.backgrounds.BACKGROUNDS that background's files.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}: use one of {SPLITS}")

@@ -6,7 +6,7 @@ import netrc
 import os
 import sys
 
-from utils.files import append_line, write_atomically
+from utils.run.files import append_line, write_atomically
 
 WANDB_MODES = ("online", "offline", "disabled")
 # the metrics that choose the best checkpoint (docs/method.md §4, §7)

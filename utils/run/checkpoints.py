@@ -5,7 +5,7 @@ import os
 import numpy as np
 import torch
 
-from utils.files import write_atomically
+from utils.run.files import write_atomically
 
 # numpy scalars (e.g. an `acc` computed with numpy, as original checkpoints may hold) are plain
 # data; allowing them keeps weights_only loading (no code runs) for such files.

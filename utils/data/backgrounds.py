@@ -8,7 +8,7 @@ passed in. Only the patch rejection retries are Python loops (over the canvases 
 
 import numpy as np
 
-from utils.clutter import CANVAS_SIDE, DIGIT_SIDE, make_cluttered, place_digits
+from utils.data.clutter import CANVAS_SIDE, DIGIT_SIDE, make_cluttered, place_digits
 
 BACKGROUNDS = ("clean", "clutter", "patch", "gaussian_noise", "impulse_noise")
 BG_NUM_CLUTTER = 16  # the 2021 data has 32 fragments

@@ -12,11 +12,11 @@ import random
 import numpy as np
 import torch
 
-from utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from utils.run.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 
 RESUME_FILE = "resume.pth.tar"
 # flags that may change between an interrupted run and its resumption: paths may move (the data is
-# compared by its fingerprint, utils/runfolder.py), what changes results may not
+# compared by its fingerprint, utils/run/folder.py), what changes results may not
 FREE_TO_CHANGE = {"resume", "epochs", "workers", "device", "wandb_mode", "log_interval", "evaluate", "visualize", "eval_digits",
                   "overwrite", "datapath", "saveroot", "savename", "pretrained", "pretrained_agent"}
 

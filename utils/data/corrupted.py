@@ -6,9 +6,9 @@ import os
 import numpy as np
 import torch
 
-from utils.data import ClutteredMNIST, DataError, make_loader
-from utils.files import write_json
-from utils.logging import warn
+from utils.data.datasets import ClutteredMNIST, DataError, make_loader
+from utils.run.files import write_json
+from utils.run.logging import warn
 
 
 def subset_indices(count, size, seed, digit):

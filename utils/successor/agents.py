@@ -6,9 +6,9 @@ import os
 import torch
 
 from models import RoIAgent, RoIEncoder
-from utils.checkpoint import load_weights, model_checkpoint
-from utils.files import file_sha256
-from utils.prototype_engine import agent_epoch
+from utils.run.checkpoints import load_weights, model_checkpoint
+from utils.run.files import file_sha256
+from utils.successor.epochs import agent_epoch
 
 
 def load_encoder(path, args, device):

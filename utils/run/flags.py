@@ -4,10 +4,10 @@ import argparse
 import math
 import os
 
-from utils.actions import NUM_ACTIONS_SUPPORTED
-from utils.backgrounds import BACKGROUNDS
-from utils.data import IMAGE_SIZE
-from utils.groups import TRAIN_MODES
+from utils.localization.actions import NUM_ACTIONS_SUPPORTED
+from utils.data.backgrounds import BACKGROUNDS
+from utils.data.datasets import IMAGE_SIZE
+from utils.successor.groups import TRAIN_MODES
 
 MAX_SEED = 2**32 - 1  # numpy's limit; the scripts also seed torch with --seed + 1
 

@@ -26,7 +26,7 @@ def data_files(datapath, digit, split, bg=None):
     """Paths of one digit's `(data, label)` npy pair.
 
     bg None: the 2021 layout `<datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy`;
-    a background name (utils/backgrounds.py): `<datapath>/<split>/<bg>/<d>_{data,label}.npy`.
+    a background name (utils/data/backgrounds.py): `<datapath>/<split>/<bg>/<d>_{data,label}.npy`.
     """
     if bg is None:
         folder = os.path.join(datapath, split, "moreclutter")

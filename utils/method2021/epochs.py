@@ -5,10 +5,10 @@ once per `log_interval` batches (progress, non-finite check) and once per epoch.
 import torch
 from tqdm import tqdm
 
-from utils.boxes import SamplerError, box_iou_pairs, draw_ordinal_boxes, unfinished_message
-from utils.ordinal import ordinal_terms
-from utils.rl import iou_rewards, policy_terms, step_rewards
-from utils.rollout import corloc_hits, maybe_normalize, rollout
+from utils.localization.boxes import SamplerError, box_iou_pairs, draw_ordinal_boxes, unfinished_message
+from utils.localization.ordinal import ordinal_terms
+from utils.localization.rewards import iou_rewards, policy_terms, step_rewards
+from utils.localization.rollout import corloc_hits, maybe_normalize, rollout
 
 
 class NonFiniteLoss(Exception):

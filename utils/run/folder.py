@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 
-from utils.files import ensure_writable_folder, is_temporary, write_atomically
+from utils.run.files import ensure_writable_folder, is_temporary, write_atomically
 
 LOCK_FILE = ".run.lock"
 OWNER_FILE = "run.json"

@@ -9,8 +9,8 @@ and the actor steps by table lookups.
 import torch
 
 from models.agent import gumbel_noise, sample_actions
-from utils.actions import Actor
-from utils.boxes import box_iou_pairs
+from utils.localization.actions import Actor
+from utils.localization.boxes import box_iou_pairs
 
 # f_0: the whole image as an inclusive box (the actor's own window starts one past it, at 84).
 WHOLE_IMAGE_BOX = (0.0, 0.0, 83.0, 83.0)

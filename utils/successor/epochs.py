@@ -1,19 +1,19 @@
 """Epochs of the successor method (docs/method.md, "Successor"): ordinal encoder pretraining with
 prototypes and reconstruction, and agent training / test-time adaptation with the prototype reward.
-Like utils/engine.py, metric sums stay on the device and are read every `log_interval` batches."""
+Like utils/method2021/epochs.py, metric sums stay on the device and are read every `log_interval` batches."""
 
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from utils.anchors import draw_anchor_pairs
-from utils.config import LoopConfig, Precision, RolloutConfig
-from utils.engine import EpochMeter, iterate, optimizer_step
-from utils.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
-from utils.ordinal import ordered_correctly, triplet_loss
-from utils.rl import policy_terms, step_rewards
-from utils.rollout import corloc_hits, rollout
+from utils.successor.anchors import draw_anchor_pairs
+from utils.method2021.config import LoopConfig, Precision, RolloutConfig
+from utils.method2021.epochs import EpochMeter, iterate, optimizer_step
+from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
+from utils.localization.ordinal import ordered_correctly, triplet_loss
+from utils.localization.rewards import policy_terms, step_rewards
+from utils.localization.rollout import corloc_hits, rollout
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 import torch
 
-from utils.boxes import box_iou_pairs
-from utils.rollout import corloc, rollout, whole_image_boxes  # noqa: F401 (corloc: defined once in utils.rollout, re-exported)
+from utils.localization.boxes import box_iou_pairs
+from utils.localization.rollout import corloc, rollout, whole_image_boxes  # noqa: F401 (corloc: defined once in utils.localization.rollout, re-exported)
 
 
 def final_ious(net, agent, loader, device, config, policy="sample", generator=None):
@@ -74,8 +74,8 @@ def distance_vs_iou(net, dataset, device, generator, boxes_per_image=20, max_ima
 
     Returns ious (M,), distances (M,), box embeddings (M, 512), all CPU tensors (M = images x boxes).
     """
-    from utils.boxes import random_square_boxes
-    from utils.rollout import maybe_normalize
+    from utils.localization.boxes import random_square_boxes
+    from utils.localization.rollout import maybe_normalize
 
     count = min(max_images, len(dataset))
     images, targets = dataset[list(range(count))]

@@ -62,7 +62,7 @@ def checkpoint_epoch(path):
     """The epoch stored in a best checkpoint, or None when it is missing or unreadable."""
     if not os.path.isfile(path):
         return None
-    from utils.checkpoint import CheckpointError, load_checkpoint
+    from utils.run.checkpoints import CheckpointError, load_checkpoint
 
     try:
         return int(load_checkpoint(path, required=("epoch",))["epoch"])

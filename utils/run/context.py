@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import torch
 
-from utils.files import describe_os_error
-from utils.runfolder import RunFolder, RunFolderError, check_data_fingerprint, run_files
-from utils.startup import interrupt_on_sigterm
+from utils.run.files import describe_os_error
+from utils.run.folder import RunFolder, RunFolderError, check_data_fingerprint, run_files
+from utils.run.signals import interrupt_on_sigterm
 
 
 def seed_everything(seed):
@@ -86,7 +86,7 @@ def run_folder_path(saveroot, savename, default_name):
 
 
 def run_mode(args):
-    """How a script uses its run folder (see utils/runfolder.py)."""
+    """How a script uses its run folder (see utils/run/folder.py)."""
     if args.evaluate:
         return "evaluate"
     if args.resume:
@@ -126,9 +126,9 @@ class RunContext:
     (with --resume 1) and the logger (continuing the resumed wandb run)."""
 
     def __init__(self, args, run_dir, job_type, loader_builder=None):
-        from utils.data import build_loaders, data_fingerprint
-        from utils.logging import RunLogger
-        from utils.resume import read_resume
+        from utils.data.datasets import build_loaders, data_fingerprint
+        from utils.run.logging import RunLogger
+        from utils.run.resume import read_resume
 
         self.args = args
         self.run_dir = run_dir
@@ -155,13 +155,13 @@ class RunContext:
 
 
 def script_main(argv, description, default_savename, run, script, parse=None):
-    """Entry point of a training script: parses flags, opens the run folder (utils/runfolder.py) and
+    """Entry point of a training script: parses flags, opens the run folder (utils/run/folder.py) and
     calls `run(args, run_dir)` (`parse`: the parser function, default the 2021 scripts'); expected failures become one line on stderr (exit 1), Ctrl-C and
     SIGTERM a resume hint (exit 130). `script`: the script's file name, recorded as the folder's owner."""
-    from utils.args import parse_args
-    from utils.checkpoint import CheckpointError
-    from utils.data import DataError
-    from utils.engine import NonFiniteLoss
+    from utils.run.flags import parse_args
+    from utils.run.checkpoints import CheckpointError
+    from utils.data.datasets import DataError
+    from utils.method2021.epochs import NonFiniteLoss
 
     run_dir, evaluating = None, False
     try:
