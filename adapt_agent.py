@@ -1,6 +1,6 @@
 """Successor method, stage 3: test-time policy adaptation. A trained agent adapts to a new
 background kind or digit from unlabelled target images; its reward is the embedding distance to
-the prototype of a few labelled exemplars (docs/method.md, "Successor: adaptation")."""
+the prototype of a few labelled exemplars (docs/method.md §10.10)."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
     from utils.run.signals import quiet_ctrl_c
@@ -11,34 +11,23 @@ import os
 
 import torch
 
-from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
-from utils.run.flags import parse_successor_args
-from utils.run.checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
-from utils.data.corrupted import CorruptedMNIST, record_subset, support_indices
-from utils.data.datasets import make_loader
-from utils.method2021.evaluation import whole_image_ious
+from utils.errors import CheckpointError
+from utils.localization.rollout import corloc, rollout, whole_image_ious
+from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
+from utils.run.context import RunContext
+from utils.run.entry import script_main
 from utils.run.files import file_sha256
 from utils.run.logging import format_metrics, warn
-from utils.successor.epochs import AgentConfig, agent_epoch
-from utils.localization.rollout import corloc, rollout
-from utils.run.context import RunContext, make_optimizer, script_main
-from utils.run.loop import fit, report_summary, resolve_checkpoint
+from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
+from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
+from utils.successor.config import AgentConfig
+from utils.successor.data import build_adaptation_loaders, record_subset, support_indices
+from utils.successor.epochs import agent_epoch
+from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
 DEFAULT_SAVENAME = "adapt_mnist"
 SELECTION = "Test Loc Acc"  # best-on-test: an oracle figure (it reads target labels), reported as such
 LABEL_FREE = "label_free"  # the checkpoint of the epoch with the highest mean training reward
-
-
-def build_adaptation_loaders(args, device, shuffle_generator):
-    """The target domain: its train split (shuffled, labels unused by the update; `train_eval` in
-    order for the before/after figures) and its test split."""
-    train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed)
-    test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test")
-    print(f"target: {args.bg_name}, digit {args.digit}: {len(train_set)} unlabelled train / {len(test_set)} test images "
-          f"from {args.datapath}")
-    loader = lambda dataset, shuffle: make_loader(dataset, args.batch_size, shuffle, shuffle_generator if shuffle else None,
-                                                  args.workers, device)
-    return {"train": loader(train_set, True), "val": None, "test": loader(test_set, False), "train_eval": loader(train_set, False)}
 
 
 def source_models(args, device):
@@ -106,7 +95,7 @@ def adapt(ctx, encoder, agent, config, prototype, encoder_path):
     optimizer = make_optimizer(args.optimizer_ag, agent.parameters(), args.lr_ag)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.steps_ag, gamma=0.1)
 
-    def run_epoch(epoch):
+    def run_epoch(epoch, final):
         metrics, _ = agent_epoch(encoder, agent, loaders["train"], device, ctx.generators["sampler"], config, epoch, optimizer,
                                  prototype=prototype)
         metrics.update(evaluation_pass(ctx, encoder, agent, config, loaders["test"], epoch, prototype=prototype))
@@ -126,11 +115,9 @@ def adapt(ctx, encoder, agent, config, prototype, encoder_path):
             best_reward["value"] = metrics["Train Rewards"]
             save(LABEL_FREE, train_rewards=float(metrics["Train Rewards"]))(epoch, metrics)
 
-    metrics, _, last_epoch = fit(ctx, run_epoch, SELECTION, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler},
-                                 on_best=save("best"), after_epoch=keep_label_free)
-    if last_epoch is not None:
-        save("last")(last_epoch, metrics)
-    return last_epoch
+    policy = CheckpointPolicy(selection=SELECTION, last=LAST_AT_END, patience=args.patience)
+    return fit(ctx, run_epoch, policy, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler}, save_best=save("best"),
+               save_last=save("last"), after_epoch=keep_label_free).last_epoch
 
 
 def after(ctx, encoder, agent, config, prototype):
@@ -149,7 +136,7 @@ def after(ctx, encoder, agent, config, prototype):
 
 
 def run(args, run_dir):
-    ctx = RunContext(args, run_dir, job_type="adapt_agent", loader_builder=build_adaptation_loaders)
+    ctx = RunContext(args, run_dir, "adapt_agent", build_adaptation_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     encoder, agent, encoder_path = source_models(args, ctx.device)
     config = AgentConfig.from_args(args)
     try:

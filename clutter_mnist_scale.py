@@ -25,10 +25,11 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils.data.backgrounds import BACKGROUND_PARAMETERS, BACKGROUNDS, PatchDoesNotFit, make_background_images
-from utils.data.clutter import CLUTTER_SIZE, ClutterDoesNotFit, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
+from utils.data.backgrounds import BACKGROUND_PARAMETERS, BACKGROUNDS, make_background_images
+from utils.data.clutter import CLUTTER_SIZE, DIGIT_SIDE, NUM_CLUTTER, data_files, make_cluttered
+from utils.data.mnist import SPLITS, load_mnist
+from utils.errors import ClutterDoesNotFit, MNISTUnavailable, PatchDoesNotFit
 from utils.run.files import describe_os_error, ensure_writable_folder, write_atomically
-from utils.data.mnist import SPLITS, MNISTUnavailable, load_mnist
 from utils.run.signals import interrupt_on_sigterm
 
 # fixed per split name (not its position in --splits) so `--splits test` reproduces a full run's test files

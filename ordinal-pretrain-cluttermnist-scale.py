@@ -1,4 +1,4 @@
-"""Ordinal pretraining of the RoI embedding net on one digit of cluttered MNIST (docs/method.md, "Ordinal pretraining")."""
+"""Ordinal pretraining of the RoI embedding net on one digit of cluttered MNIST (docs/method.md §4)."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
     from utils.run.signals import quiet_ctrl_c
@@ -10,14 +10,18 @@ import os
 import torch
 
 from models import Net
-from utils.run.checkpoints import load_weights, model_checkpoint, save_checkpoint
+from utils.data.loaders import build_loaders
 from utils.method2021.config import PretrainConfig
 from utils.method2021.epochs import pretrain_epoch
 from utils.method2021.evaluation import distance_vs_iou, spearman
-from utils.run.logging import format_metrics
+from utils.method2021.flags import FREE_FLAGS, SELECTION, parse_args
 from utils.plots import distance_scatter, embedding_projection
-from utils.run.resume import apply_resume, save_resume
-from utils.run.context import RunContext, compile_models, current_lr, make_optimizer, script_main
+from utils.run.checkpoints import load_weights, model_checkpoint, save_checkpoint
+from utils.run.context import RunContext
+from utils.run.entry import script_main
+from utils.run.logging import format_metrics
+from utils.run.loop import LAST_EVERY_EPOCH, CheckpointPolicy, fit, make_optimizer
+from utils.run.speed import compile_models
 
 DEFAULT_SAVENAME = "cluttermnist_pretrain"
 
@@ -58,43 +62,25 @@ def run_epoch(ctx, net, config, optimizer, epoch):
 
 
 def train(ctx, net, config):
-    args, run_dir, loaders, generators, logger, resume = ctx.args, ctx.run_dir, ctx.loaders, ctx.generators, ctx.logger, ctx.resume
+    """The epochs: StepLR(--step); best.pth.tar on a strictly better Ord Acc Inst (validation split with
+    --val_split, else test), last.pth.tar after every epoch; stops after more than --patience epochs
+    without a better one."""
+    args, run_dir = ctx.args, ctx.run_dir
     optimizer = make_optimizer(args.optimizer, net.parameters(), args.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.step, gamma=0.1)
-    selection = "Val Ord Acc Inst" if loaders["val"] is not None else "Test Ord Acc Inst"
-    start, progress = 0, {"best": float("-inf"), "epochs_without_gain": 0}
-    if resume is not None:
-        start, progress = apply_resume(resume, {"net": net}, {"net": optimizer}, {"net": scheduler}, generators)
-        print(f"resumed after epoch {start - 1} (best {selection} {progress['best']:.2f})")
-    logger.drop_epochs_from(start)
-    metrics = {}
-    for epoch in range(start, args.epochs):
-        if progress["epochs_without_gain"] > args.patience:
-            break
-        lr = current_lr(optimizer)
-        metrics = run_epoch(ctx, net, config, optimizer, epoch)
-        scheduler.step()
-        metrics["learning rate"] = lr
-        logger.log(metrics, epoch)
-        acc = metrics[selection]
-        improved = acc > progress["best"]
-        if improved:
-            progress.update(best=acc, epochs_without_gain=0)
-            save_checkpoint(model_checkpoint(epoch, net, acc), os.path.join(run_dir, "best.pth.tar"))
-        else:
-            progress["epochs_without_gain"] += 1
-        save_checkpoint(model_checkpoint(epoch, net, acc), os.path.join(run_dir, "last.pth.tar"))
-        save_resume(run_dir, epoch, args, {"net": net}, {"net": optimizer}, {"net": scheduler}, generators,
-                    {**progress, "wandb_id": logger.run_id})
-        print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
-        if progress["epochs_without_gain"] > args.patience:
-            print(f"early stop: no gain in {selection} for {progress['epochs_without_gain']} epochs")
-    print(f"best {selection} {progress['best']:.2f} -> {os.path.join(run_dir, 'best.pth.tar')}")
-    return metrics
+    policy = CheckpointPolicy(selection="Val Ord Acc Inst" if ctx.loaders["val"] is not None else "Test Ord Acc Inst",
+                              last=LAST_EVERY_EPOCH, patience=args.patience)
+
+    def save(kind):
+        path = os.path.join(run_dir, f"{kind}.pth.tar")
+        return lambda epoch, metrics: save_checkpoint(model_checkpoint(epoch, net, metrics[policy.selection]), path)
+
+    return fit(ctx, lambda epoch, final: run_epoch(ctx, net, config, optimizer, epoch), policy, {"net": net}, {"net": optimizer},
+               {"net": scheduler}, save_best=save("best"), save_last=save("last")).metrics
 
 
 def run(args, run_dir):
-    ctx = RunContext(args, run_dir, job_type="pretrain")
+    ctx = RunContext(args, run_dir, "pretrain", build_loaders, selection=SELECTION["pretrain"], free_flags=FREE_FLAGS)
     net = Net(args.pooling_size, args.pooling_mode).to(ctx.device)
     if args.compile:
         compile_models(net)
@@ -108,7 +94,7 @@ def run(args, run_dir):
 
 
 def main(argv=None):
-    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__))
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse_args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Successor method, stage 1: pretrain the RoI encoder with the prototype ordinal loss and image
-reconstruction on one background kind and digit (docs/method.md, "Successor: encoder pretraining")."""
+reconstruction on one background kind and digit (docs/method.md §10.6)."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
     from utils.run.signals import quiet_ctrl_c
@@ -11,13 +11,15 @@ import os
 import torch
 
 from models import RoIEncoder
-from utils.run.flags import parse_successor_args
-from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
-from utils.data.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
 from utils.plots import reconstruction_figure
-from utils.successor.epochs import EncoderConfig, encoder_epoch
-from utils.run.context import RunContext, make_optimizer, script_main
-from utils.run.loop import fit, report_summary
+from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
+from utils.run.context import RunContext
+from utils.run.entry import script_main
+from utils.run.loop import LAST_UNLESS_STOPPING, CheckpointPolicy, fit, make_optimizer, report_summary
+from utils.successor.config import EncoderConfig
+from utils.successor.data import build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.successor.epochs import encoder_epoch
+from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
 DEFAULT_SAVENAME = "pretrain_mnist_ae"
 ACC_KEYS = {"acc_inst": "Inst", "acc_proto": "Proto", "acc_inst_other": "Inst Other", "acc_proto_other": "Proto Other"}
@@ -43,11 +45,11 @@ def train(ctx, encoder, config):
     args, run_dir = ctx.args, ctx.run_dir
     optimizer = make_optimizer(args.optimizer, encoder.parameters(), args.lr, weight_decay=1e-5)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.steps, gamma=0.1)
+    policy = CheckpointPolicy(selection=SELECTION, last=LAST_UNLESS_STOPPING, patience=args.patience)
     save = lambda kind: lambda epoch, metrics: save_checkpoint(encoder_checkpoint(epoch, encoder, metrics, args),
                                                                os.path.join(run_dir, f"{kind}.pth.tar"))
-    _, _, last_epoch = fit(ctx, lambda epoch: run_epoch(ctx, encoder, config, optimizer, epoch), SELECTION, {"encoder": encoder},
-                           {"encoder": optimizer}, {"encoder": scheduler}, on_best=save("best"), after_epoch=save("last"))
-    return last_epoch
+    return fit(ctx, lambda epoch, final: run_epoch(ctx, encoder, config, optimizer, epoch), policy, {"encoder": encoder},
+               {"encoder": optimizer}, {"encoder": scheduler}, save_best=save("best"), save_last=save("last")).last_epoch
 
 
 def generalisation(ctx, encoder, config):
@@ -92,7 +94,7 @@ def final_summary(ctx, encoder, config, step):
 
 
 def run(args, run_dir):
-    ctx = RunContext(args, run_dir, job_type="pretrain_encoder", loader_builder=build_prototype_loaders)
+    ctx = RunContext(args, run_dir, "pretrain_encoder", build_prototype_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
     encoder = RoIEncoder(args.pooling_size, args.pooling_mode, args.dim).to(ctx.device)
     config = EncoderConfig.from_args(args)
@@ -106,7 +108,7 @@ def run(args, run_dir):
 
 
 def main(argv=None):
-    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse=parse_successor_args)
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse_successor_args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Joint training of the recurrent policy agent and the embedding net (docs/method.md, "Joint training")."""
+"""Joint training of the recurrent policy agent and the embedding net (docs/method.md §7)."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
     from utils.run.signals import quiet_ctrl_c
@@ -11,17 +11,20 @@ import torch
 
 from models import Agent, Net
 from models.net import EMBED_DIM
-from utils.run.checkpoints import load_weights, model_checkpoint, save_checkpoint
-from utils.method2021.config import JointConfig, RolloutConfig
-from utils.data.datasets import ClutteredMNIST, make_loader
+from utils.data.datasets import ClutteredMNIST
+from utils.data.loaders import build_loaders, make_loader
+from utils.localization.rollout import rollout
+from utils.method2021.config import JointConfig, rollout_config
 from utils.method2021.epochs import joint_epoch
 from utils.method2021.evaluation import digit_row, write_table
-from utils.run.logging import Histogram, format_metrics
+from utils.method2021.flags import FREE_FLAGS, SELECTION, parse_args
 from utils.plots import iou_histogram, trajectory_figure
-from utils.run.resume import apply_resume, save_resume
-from utils.localization.rollout import rollout
-from utils.run.context import RunContext, compile_models, current_lr, make_optimizer, script_main
-from utils.run.loop import resolve_checkpoint
+from utils.run.checkpoints import load_weights, model_checkpoint, resolve_checkpoint, save_checkpoint
+from utils.run.context import RunContext
+from utils.run.entry import script_main
+from utils.run.logging import Histogram, format_metrics
+from utils.run.loop import LAST_AT_END, CheckpointPolicy, current_lr, fit, make_optimizer
+from utils.run.speed import compile_models
 
 DEFAULT_SAVENAME = "cluttermnist_joint"
 CHECKPOINTS = {"net": "{kind}_net.pth.tar", "agent": "{kind}_agent.pth.tar"}
@@ -96,55 +99,36 @@ def run_epoch(ctx, net, agent, config, optimizers, epoch, figure=False):
     return metrics
 
 
+def learning_rates(optimizers):
+    """The original logs the agent's learning rate as `learning rate` (read before the schedulers step)."""
+    net_optimizer = optimizers["net"]
+    return {"learning rate": current_lr(optimizers["agent"]),
+            "learning rate net": current_lr(net_optimizer) if net_optimizer is not None else 0.0}
+
+
 def train(ctx, net, agent, config):
-    """The epochs: schedulers step after each; best pair on a strictly better selection metric (Val
-    Loc Acc with --val_split, else Test Loc Acc); stops after more than --patience epochs without one."""
-    args, run_dir, logger = ctx.args, ctx.run_dir, ctx.logger
+    """The epochs: schedulers step after each; the best pair on a strictly better Loc Acc (validation
+    split with --val_split, else test), the last pair once at the end (resume.pth.tar holds every
+    epoch's state); stops after more than --patience epochs without a better one."""
+    args, run_dir = ctx.args, ctx.run_dir
     optimizers, schedulers = make_updaters(args, net, agent)
-    modules = {"net": net, "agent": agent}
-    selection = "Val Loc Acc" if ctx.loaders["val"] is not None else "Test Loc Acc"
-    start, progress = 0, {"best": float("-inf"), "epochs_without_gain": 0}
-    if ctx.resume is not None:
-        start, progress = apply_resume(ctx.resume, modules, optimizers, schedulers, ctx.generators)
-        progress.setdefault("epochs_without_gain", 0)
-        print(f"resumed after epoch {start - 1} (best {selection} {progress['best']:.2f})")
-    logger.drop_epochs_from(start)
-    metrics = {}
-    for epoch in range(start, args.epochs):
-        if progress["epochs_without_gain"] > args.patience:
-            break
-        # the original logs the agent's learning rate as `learning rate`, read before the schedulers step
-        rates = {"learning rate": current_lr(optimizers["agent"]),
-                 "learning rate net": current_lr(optimizers["net"]) if optimizers["net"] is not None else 0.0}
-        # the last epoch, or one after which the run stops unless it improves: draw the figures
-        last = epoch == args.epochs - 1 or progress["epochs_without_gain"] == args.patience
-        metrics = run_epoch(ctx, net, agent, config, optimizers, epoch, figure=last)
-        for scheduler in schedulers.values():
-            if scheduler is not None:
-                scheduler.step()
-        metrics.update(rates)
-        logger.log(metrics, epoch)
-        acc = metrics[selection]
-        improved = acc > progress["best"]
-        if improved:
-            progress.update(best=acc, epochs_without_gain=0)
-            save_pair("best", epoch, net, agent, acc, run_dir)
-        else:
-            progress["epochs_without_gain"] += 1
-        save_resume(run_dir, epoch, args, modules, optimizers, schedulers, ctx.generators, {**progress, "wandb_id": logger.run_id})
-        print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
-        if progress["epochs_without_gain"] > args.patience:
-            print(f"early stop: no gain in {selection} for {progress['epochs_without_gain']} epochs")
-    if metrics:  # the original writes the last pair once, at the end (resume.pth.tar holds every epoch's state)
-        save_pair("last", epoch, net, agent, metrics[selection], run_dir)
-    print(f"best {selection} {progress['best']:.2f} -> {os.path.join(run_dir, 'best_net.pth.tar')}, best_agent.pth.tar")
-    return metrics
+    policy = CheckpointPolicy(selection="Val Loc Acc" if ctx.loaders["val"] is not None else "Test Loc Acc", last=LAST_AT_END,
+                              patience=args.patience)
+
+    def save(kind):
+        return lambda epoch, metrics: save_pair(kind, epoch, net, agent, metrics[policy.selection], run_dir)
+
+    def run_epoch_of_fit(epoch, final):  # the last epoch, or one after which the run stops unless it improves: draw the figures
+        return run_epoch(ctx, net, agent, config, optimizers, epoch, figure=final)
+
+    return fit(ctx, run_epoch_of_fit, policy, {"net": net, "agent": agent}, optimizers, schedulers, save_best=save("best"),
+               save_last=save("last"), learning_rates=learning_rates).metrics
 
 
 def cross_digit_table(ctx, net, agent):
     """Evaluates every --eval_digits test split (default: --digit) -> rows; writes CSV and Markdown."""
     args, run_dir, device = ctx.args, ctx.run_dir, ctx.device
-    config = RolloutConfig.from_args(args)
+    config = rollout_config(args)
     rows = []
     for digit in args.eval_digits or [args.digit]:
         test_set = ClutteredMNIST(args.datapath, digit, "test")
@@ -158,7 +142,7 @@ def cross_digit_table(ctx, net, agent):
 def visualize(ctx, net, agent, test_set):
     """Draws the sampled trajectories of the first --visualize test images -> PNG path."""
     args, run_dir, device = ctx.args, ctx.run_dir, ctx.device
-    config = RolloutConfig.from_args(args)
+    config = rollout_config(args)
     count = min(args.visualize, len(test_set))
     images, targets = test_set[list(range(count))]
     net.eval()
@@ -196,7 +180,7 @@ def evaluate_only(ctx, net, agent, config):
 
 
 def run(args, run_dir):
-    ctx = RunContext(args, run_dir, job_type="joint")
+    ctx = RunContext(args, run_dir, "joint", build_loaders, selection=SELECTION["joint"], free_flags=FREE_FLAGS)
     net, agent = build_models(args, ctx.device)
     config = JointConfig.from_args(args)
     try:
@@ -208,7 +192,7 @@ def run(args, run_dir):
 
 
 def main(argv=None):
-    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__))
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse_args)
 
 
 if __name__ == "__main__":

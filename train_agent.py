@@ -1,5 +1,5 @@
 """Successor method, stage 2: train the RoI agent with a frozen pretrained encoder and the prototype
-reward on one background kind and digit (docs/method.md, "Successor: agent training")."""
+reward on one background kind and digit (docs/method.md §10.9)."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
     from utils.run.signals import quiet_ctrl_c
@@ -10,15 +10,17 @@ import os
 
 import torch
 
-from utils.run.flags import parse_successor_args
-from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
-from utils.run.checkpoints import load_checkpoint, load_weights, save_checkpoint
-from utils.data.corrupted import build_prototype_loaders, other_digit_test_loaders, record_subset
-from utils.data.datasets import DataError
-from utils.successor.epochs import AgentConfig, agent_epoch
+from utils.errors import DataError
 from utils.localization.rollout import corloc
-from utils.run.context import RunContext, make_optimizer, script_main
-from utils.run.loop import fit, report_summary, resolve_checkpoint
+from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
+from utils.run.context import RunContext
+from utils.run.entry import script_main
+from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
+from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
+from utils.successor.config import AgentConfig
+from utils.successor.data import build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.successor.epochs import agent_epoch
+from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
 DEFAULT_SAVENAME = "agent_mnist_ae"
 SELECTION = "Test Loc Acc"
@@ -57,7 +59,7 @@ def train(ctx, encoder, agent, config, encoder_path):
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.steps_ag, gamma=0.1)
     loaders, device = ctx.loaders, ctx.device
 
-    def run_epoch(epoch):
+    def run_epoch(epoch, final):
         metrics, _ = agent_epoch(encoder, agent, loaders["train"], device, ctx.generators["sampler"], config, epoch, optimizer)
         metrics.update(evaluation_pass(ctx, encoder, agent, config, loaders["test"], epoch))
         return metrics
@@ -66,15 +68,13 @@ def train(ctx, encoder, agent, config, encoder_path):
         return lambda epoch, metrics: save_checkpoint(agent_checkpoint(epoch, agent, metrics[SELECTION], args, encoder_path),
                                                       os.path.join(run_dir, f"{kind}.pth.tar"))
 
-    metrics, _, last_epoch = fit(ctx, run_epoch, SELECTION, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler},
-                                 on_best=save("best"))
-    if last_epoch is not None:  # the original writes last.pth.tar once, at the end
-        save("last")(last_epoch, metrics)
-    return last_epoch
+    policy = CheckpointPolicy(selection=SELECTION, last=LAST_AT_END, patience=args.patience)  # the original writes last.pth.tar once
+    return fit(ctx, run_epoch, policy, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler}, save_best=save("best"),
+               save_last=save("last")).last_epoch
 
 
 def run(args, run_dir):
-    ctx = RunContext(args, run_dir, job_type="train_agent", loader_builder=build_prototype_loaders)
+    ctx = RunContext(args, run_dir, "train_agent", build_prototype_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
     if not args.pretrained:
         raise DataError("train_agent.py needs --pretrained, the encoder checkpoint of pretrain_encoder_ordinal.py (e.g. "
@@ -93,7 +93,7 @@ def run(args, run_dir):
 
 
 def main(argv=None):
-    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse=parse_successor_args)
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse_successor_args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import reference_takeaction  # noqa: E402
+
 from utils.localization.actions import NUM_ACTIONS_SUPPORTED, Actor  # noqa: E402
 
 

@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import clutter_mnist_scale  # noqa: E402
 from utils.data.clutter import make_cluttered  # noqa: E402
-from utils.data.mnist import MNISTUnavailable, load_mnist  # noqa: E402
+from utils.data.mnist import load_mnist  # noqa: E402
+from utils.errors import MNISTUnavailable  # noqa: E402
 
 FULL_MNIST_IMAGES = 70_000
 FULL_MNIST_DIGIT4_TRAIN = 5_842  # a typical per-digit batch of full MNIST (docs/method.md §1)

@@ -26,9 +26,6 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import utils.method2021.epochs  # noqa: E402
-from utils.method2021.config import JointConfig, Precision, RolloutConfig  # noqa: E402
-from utils.run.context import compile_models, make_optimizer  # noqa: E402
 from common import (  # noqa: E402
     IMAGE_SIZE,
     add_data_flags,
@@ -40,10 +37,16 @@ from common import (  # noqa: E402
     python_iou,
     reference_takeaction,
 )
+
+import utils.method2021.epochs  # noqa: E402
 from models import Agent, Net  # noqa: E402
 from utils.localization.actions import Actor  # noqa: E402
 from utils.localization.ordinal import ordinal_terms  # noqa: E402
 from utils.localization.rewards import policy_loss, step_rewards  # noqa: E402
+from utils.localization.rollout import RolloutConfig  # noqa: E402
+from utils.method2021.config import JointConfig  # noqa: E402
+from utils.run.loop import make_optimizer  # noqa: E402
+from utils.run.speed import Precision, compile_models  # noqa: E402
 
 START_WINDOW = [0, 0, IMAGE_SIZE, IMAGE_SIZE]  # the actor's first window (docs/method.md §5)
 WHOLE_IMAGE_BOX = [0, 0, IMAGE_SIZE - 1, IMAGE_SIZE - 1]  # f_0's box (docs/method.md §6)

@@ -25,12 +25,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import utils.method2021.epochs  # noqa: E402
-from utils.method2021.config import Precision, PretrainConfig  # noqa: E402
-from utils.run.context import compile_models, make_optimizer  # noqa: E402
 from common import IMAGE_SIZE, add_data_flags, interleaved_records, load_batch, pick_device, print_header, print_table, python_iou  # noqa: E402
+
+import utils.method2021.epochs  # noqa: E402
 from models import Net  # noqa: E402
 from utils.localization.ordinal import ordinal_terms  # noqa: E402
+from utils.method2021.config import PretrainConfig  # noqa: E402
+from utils.run.loop import make_optimizer  # noqa: E402
+from utils.run.speed import Precision, compile_models  # noqa: E402
 
 MIN_SIDE, MAX_SIDE = 28, 84
 LOW_IOU, HIGH_IOU = 0.1, 0.5

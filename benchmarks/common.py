@@ -15,8 +15,9 @@ import time
 
 import torch
 
-IMAGE_SIZE, DIGIT_SIDE = 84, 28
-STEP_FACTOR = 0.2
+from utils.data.clutter import IMAGE_SIZE  # noqa: E402,F401 (the scripts put the repo root on sys.path first)
+from utils.data.mnist import DIGIT_SIDE  # noqa: E402,F401
+from utils.localization.actions import STEP_FACTOR  # noqa: E402,F401
 
 
 # ---- timing -------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from utils.run.entry import load_script  # noqa: E402
 
 PUBLISHED = {
     "pretrain": ("ordinal-pretrain-cluttermnist-scale.py",
@@ -52,8 +53,6 @@ def top_level_ops(events):
 
 def profiled_run(script, argv, profile=True):
     """Runs the script's main(argv) under the profiler (output silenced) -> Counter of top-level ops."""
-    from conftest import load_script
-
     module = load_script(script)
     profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile else contextlib.nullcontext()
     with profiler, contextlib.redirect_stdout(io.StringIO()):

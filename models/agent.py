@@ -1,8 +1,11 @@
-"""Recurrent policy agent (docs/method.md, "Agent")."""
+"""The recurrent policy agents: the 2021 `Agent` (reads box embeddings, docs/method.md §5) and the
+successor's `RoIAgent` (reads RoI features, §10.8); their interface is utils/localization/agents.py."""
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from utils.localization.agents import EMBEDDING, ROI_FEATURE, sample_actions
 
 
 class Agent(nn.Module):
@@ -13,6 +16,8 @@ class Agent(nn.Module):
     `value = value_head(e_t.detach())`. Modules and key names (`fc.0`, `value_head`, `i2h`, `h2h`)
     are the original's, so its checkpoints load strictly; the value is never part of the loss.
     """
+
+    reads = EMBEDDING
 
     def __init__(self, dim=512, num_act=10, hidden_size=None):
         super().__init__()
@@ -125,24 +130,6 @@ class ReluRecurrence(torch.autograd.Function):
         return grad_pre, grad_weight, grad_pre.sum(dim=(0, 1))
 
 
-def gumbel_noise(shape, device, generator=None):
-    """Standard Gumbel draws -log(E), E ~ Exponential(1), float32."""
-    return torch.empty(shape, device=device).exponential_(generator=generator).log_().neg_()
-
-
-def sample_actions(logits, generator=None, noise=None):
-    """Samples one action per row from softmax(logits) -> (N,) int64, with no host sync.
-
-    argmax(logits + G) with G standard Gumbel noise is a draw from softmax(logits) (the Gumbel-max
-    trick), so this has the distribution of `Categorical(logits=logits).sample()`; unlike
-    `torch.multinomial` it neither syncs nor fails on NaN logits (the training loop reports those as
-    a non-finite loss). `noise` (N, A) may be drawn in advance with `gumbel_noise`.
-    """
-    if noise is None:
-        noise = gumbel_noise(logits.shape, logits.device, generator)
-    return (logits + noise).argmax(dim=-1)
-
-
 class RoIAgent(nn.Module):
     """The successor's recurrent agent: it reads the pooled RoI feature (N, C, p, p) of its window.
 
@@ -150,6 +137,8 @@ class RoIAgent(nn.Module):
     with h_0 = 0, `logits = fc(h_t)`. No value head, torch's default initialisation; the key names
     (`conv.0`, `i2h`, `h2h`, `fc`) are the successor's, so its checkpoints load strictly.
     """
+
+    reads = ROI_FEATURE
 
     def __init__(self, in_channels=64, pooling_size=7, num_act=10, hidden_size=48):
         super().__init__()
@@ -175,7 +164,7 @@ class RoIAgent(nn.Module):
         return h, self.fc(h)
 
     def rollout_step(self):
-        """`step` as a function (state, h) -> (h, logits), the interface of `utils.rollout.rollout`."""
+        """`step` as a function (state, h) -> (h, logits), as `utils.localization.agents.PolicyAgent` asks."""
         return self.step
 
     def sequence_logits(self, roi_features):

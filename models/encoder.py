@@ -71,11 +71,6 @@ class RoIEncoder(nn.Module):
             hidden = self.RCNN_top[2](hidden)
         return self.RCNN_top[3](hidden)
 
-    def observe(self, features, rois):
-        """What a rollout needs of a box: (the agent's state = the RoI feature, the embedding)."""
-        pooled = self.roi_features(features, rois)
-        return pooled, self.project(pooled)
-
     def embed(self, features, rois):
         """Embeds RoIs from an encoder map -> (K, dim)."""
         return self.project(self.roi_features(features, rois))

@@ -54,11 +54,6 @@ class Net(nn.Module):
             hidden = self.RCNN_top[2](hidden)
         return self.RCNN_top[3](hidden)
 
-    def observe(self, features, rois):
-        """What a rollout reads of a box: (the agent's state, the embedding); the 2021 agent reads the
-        embedding itself, so the state is None."""
-        return None, self.embed(features, rois)
-
     def embed_sets(self, features, boxes):
         """Embeds R box sets of the N images in one head pass: boxes (R, N, 4) -> (R, N, 512)."""
         return self.embed(features, set_rois(boxes)).view(*boxes.shape[:2], -1)

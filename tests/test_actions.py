@@ -5,7 +5,8 @@ import random
 import pytest
 import torch
 
-from utils.localization.actions import ACTION_NAMES, IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, STEP_FACTOR, Actor
+from utils.data.clutter import IMAGE_SIZE
+from utils.localization.actions import ACTION_NAMES, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, STEP_FACTOR, Actor
 
 
 def reference_takeaction(window: list[int], action: int, m: int = 28, W: int = 84, H: int = 84, inclusive: bool = False) -> list[int]:

@@ -6,10 +6,10 @@ import random
 
 import pytest
 import torch
-
 from test_actions import reference_takeaction
-from utils.localization.actions import IMAGE_SIZE, MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, Actor, _cpu_transition_table, transition_table
 
+from utils.data.clutter import IMAGE_SIZE
+from utils.localization.actions import MIN_BOX_SIDE, NUM_ACTIONS_SUPPORTED, Actor, _cpu_transition_table, transition_table
 
 # the per-window reference of tests/test_actions.py, with the successor's inclusive rules
 reference_takeaction_inclusive = functools.partial(reference_takeaction, inclusive=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import needs_mlxtend
 
 import clutter_mnist_scale
-from conftest import needs_mlxtend
 from utils.data.backgrounds import (
     BACKGROUNDS,
     add_gaussian_noise,
@@ -21,7 +21,8 @@ from utils.data.backgrounds import (
     make_background_images,
 )
 from utils.data.clutter import place_digits
-from utils.data.datasets import DataError, load_arrays
+from utils.data.datasets import load_arrays
+from utils.errors import DataError
 
 
 def random_digits(rng, num):

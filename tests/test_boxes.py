@@ -138,7 +138,7 @@ def test_a_box_without_an_accepted_candidate_is_reported_not_used(monkeypatch):
 
 @pytest.mark.parametrize("bad", [[10.0, 10.0, 10.0, 10.0], [200.0, 200.0, 227.0, 227.0]])
 def test_degenerate_ground_truth_is_a_clear_error_not_a_hang(bad):
-    from utils.localization.boxes import SamplerError
+    from utils.errors import SamplerError
 
     with pytest.raises(SamplerError):
         sample_ordinal_boxes(torch.tensor([bad]), generator=torch.Generator().manual_seed(0))

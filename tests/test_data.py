@@ -3,9 +3,12 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_synthetic_split
-from utils.data.datasets import ClutteredMNIST, DataError, data_files, make_loader
+
+from utils.data.clutter import data_files
+from utils.data.datasets import ClutteredMNIST
+from utils.data.loaders import make_loader
+from utils.errors import DataError
 
 
 def test_item_values_for_a_known_image(tmp_path):

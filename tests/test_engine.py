@@ -3,13 +3,14 @@
 import torch
 
 from models import Agent, Net
+from utils.data.datasets import ClutteredMNIST
+from utils.data.loaders import make_loader
 from utils.localization.actions import Actor
-from utils.run.flags import parse_args
-from utils.method2021.config import JointConfig, RolloutConfig
-from utils.data.datasets import ClutteredMNIST, make_loader
+from utils.localization.rollout import WHOLE_IMAGE_BOX, RolloutConfig, rollout
+from utils.method2021.config import JointConfig, rollout_config
 from utils.method2021.epochs import joint_batch, joint_epoch, pick_two_steps
-from utils.localization.rollout import WHOLE_IMAGE_BOX, rollout
-from utils.run.context import make_optimizer
+from utils.method2021.flags import parse_args
+from utils.run.loop import make_optimizer
 
 
 def small_models(hidden_size=8):
@@ -89,6 +90,6 @@ def test_greedy_epoch_is_greedy_on_every_batch(synthetic_data):
     with torch.no_grad():
         metrics, extras = joint_epoch(net, agent, loader, "cpu", torch.Generator().manual_seed(0), JointConfig.from_args(args), 0,
                                       phase="G", policy="greedy")
-    expected = final_ious(net, agent, loader, "cpu", RolloutConfig.from_args(args), "greedy")
+    expected = final_ious(net, agent, loader, "cpu", rollout_config(args), "greedy")
     assert torch.allclose(extras["final_ious"], expected)
     assert abs(metrics["G Loc Acc"] - corloc(expected)) < 1e-9

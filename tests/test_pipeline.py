@@ -5,7 +5,6 @@ import os
 
 import pytest
 import torch
-
 from conftest import load_script
 
 PRETRAIN_METRICS = ["Train Total Loss", "Train Ord Acc Inst", "Train Ord Acc Proto", "learning rate",

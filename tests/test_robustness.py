@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, load_script, write_synthetic_split
+
 from models import Net
-from utils.run.checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from utils.errors import CheckpointError
+from utils.run.checkpoints import load_checkpoint, load_weights, save_checkpoint
 
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
 JOINT = "train-joint.py"

@@ -11,12 +11,12 @@ import shutil
 
 import pytest
 import torch
+from conftest import load_script, write_synthetic_split
 
 import utils.run.files
-from conftest import load_script, write_synthetic_split
 from utils.run.files import append_line
-from utils.run.logging import RunLogger
 from utils.run.folder import LOCK_FILE
+from utils.run.logging import RunLogger
 
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
 JOINT = "train-joint.py"

@@ -7,11 +7,11 @@ import os
 import sys
 
 import pytest
-
 from conftest import ROOT
-from utils.run.checkpoints import save_checkpoint
+
 from tools.launch import seed_from_run_id, sweep_command
 from tools.summary import summarize
+from utils.run.checkpoints import save_checkpoint
 
 TINY = ["--pooling_size", "3", "--batch_size", "32", "--epochs", "1", "--max_batches", "2", "--wandb_mode", "disabled"]
 # a stand-in training script: records its GPU, seed and start/end times in its run folder; exits 3 for --seed 13
@@ -56,7 +56,6 @@ def fake_program(tmp_path):
 def seed_runs(tmp_path_factory):
     """Two tiny real pretraining runs (seeds 0 and 1) started by tools/run_seeds.py."""
     import numpy as np
-
     from conftest import write_synthetic_split
 
     root = tmp_path_factory.mktemp("seeds")

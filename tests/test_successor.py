@@ -8,12 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from models import RoIAgent, RoIEncoder
-from utils.successor.anchors import anchor_bins, draw_anchor_pairs, mnist_anchors
-from utils.method2021.config import LoopConfig, RolloutConfig
-from utils.successor.groups import group_prototypes, permute_groups, used_count
 from utils.localization.ordinal import ordered_correctly
-from utils.successor.epochs import AgentConfig, EncoderConfig, agent_epoch, encoder_batch, reward_anchors
 from utils.localization.rewards import step_rewards
+from utils.localization.rollout import RolloutConfig
+from utils.run.loop import LoopConfig
+from utils.successor.anchors import anchor_bins, draw_anchor_pairs, mnist_anchors
+from utils.successor.config import AgentConfig, EncoderConfig
+from utils.successor.epochs import agent_epoch, encoder_batch, reward_anchors
+from utils.successor.groups import group_prototypes, permute_groups, used_count
 
 
 def all_targets():

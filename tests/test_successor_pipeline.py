@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from conftest import load_script
+
 from utils.data.clutter import data_files
 
 COMMON = ["--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2", "--log_interval", "1"]

@@ -8,9 +8,9 @@ import random
 
 import pytest
 import yaml
-
 from conftest import ROOT
-from utils.run.flags import get_parser, parse_args
+
+from utils.method2021.flags import get_parser, parse_args
 
 SWEEPS = sorted(glob.glob(os.path.join(ROOT, "sweeps", "*.yaml")))
 SELECTION = {"ordinal-pretrain-cluttermnist-scale.py": "Ord Acc Inst", "train-joint.py": "Loc Acc"}

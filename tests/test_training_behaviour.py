@@ -4,7 +4,6 @@ evaluation streams that leave training alone; the bf16 path on the CPU."""
 import os
 
 import pytest
-
 from conftest import load_script
 from test_robustness import read_metrics
 

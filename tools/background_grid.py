@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from utils.data.backgrounds import BACKGROUNDS  # noqa: E402
-from utils.data.datasets import DataError, load_arrays  # noqa: E402
+from utils.data.datasets import load_arrays  # noqa: E402
 from utils.data.mnist import SPLITS  # noqa: E402
+from utils.errors import DataError  # noqa: E402
 
 
 def get_parser():

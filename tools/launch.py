@@ -14,11 +14,10 @@ import sys
 import threading
 import time
 
+from utils.errors import LaunchError
+
 LAUNCH_FILE = "launch.json"
 
-
-class LaunchError(Exception):
-    """A command or seed list that cannot be launched; one-line message."""
 
 
 def last_flag_value(args, flag):

@@ -17,7 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.launch import LaunchError, base_command, gpu_lanes, last_flag_value, program_savename, run_jobs, seed_jobs  # noqa: E402
+from tools.launch import base_command, gpu_lanes, last_flag_value, program_savename, run_jobs, seed_jobs  # noqa: E402
+from utils.errors import LaunchError  # noqa: E402
 
 
 def split_argv(argv):

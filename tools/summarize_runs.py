@@ -12,7 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.summary import SummaryError, summarize  # noqa: E402
+from tools.summary import summarize  # noqa: E402
+from utils.errors import SummaryError  # noqa: E402
 
 
 def main(argv=None):

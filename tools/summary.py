@@ -13,6 +13,8 @@ import math
 import os
 import re
 
+from utils.errors import SummaryError
+
 # kind -> (selection metric without its split prefix, best checkpoint file)
 KINDS = {"pretrain": ("Ord Acc Inst", "best.pth.tar"), "joint": ("Loc Acc", "best_net.pth.tar")}
 # wandb names a run's local folder (offline-)run-<local start time>-<run id>
@@ -25,9 +27,6 @@ PROTOCOLS = {
 CROSS_DIGIT_COLUMNS = ("CorLoc sampled", "CorLoc greedy", "mean IoU sampled", "mean IoU greedy", "CorLoc whole image",
                        "CorLoc random policy")
 
-
-class SummaryError(Exception):
-    """Run folders that cannot be read or summarized together; one-line message."""
 
 
 def read_jsonl(path):
@@ -62,7 +61,8 @@ def checkpoint_epoch(path):
     """The epoch stored in a best checkpoint, or None when it is missing or unreadable."""
     if not os.path.isfile(path):
         return None
-    from utils.run.checkpoints import CheckpointError, load_checkpoint
+    from utils.errors import CheckpointError
+    from utils.run.checkpoints import load_checkpoint
 
     try:
         return int(load_checkpoint(path, required=("epoch",))["epoch"])

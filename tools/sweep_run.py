@@ -13,7 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.launch import LaunchError, run_recorded, sweep_command  # noqa: E402
+from tools.launch import run_recorded, sweep_command  # noqa: E402
+from utils.errors import LaunchError  # noqa: E402
 
 
 def main(argv=None):

@@ -8,7 +8,8 @@ passed in. Only the patch rejection retries are Python loops (over the canvases 
 
 import numpy as np
 
-from utils.data.clutter import CANVAS_SIDE, DIGIT_SIDE, make_cluttered, place_digits
+from utils.data.clutter import IMAGE_SIZE, DIGIT_SIDE, make_cluttered, place_digits
+from utils.errors import PatchDoesNotFit
 
 BACKGROUNDS = ("clean", "clutter", "patch", "gaussian_noise", "impulse_noise")
 BG_NUM_CLUTTER = 16  # the 2021 data has 32 fragments
@@ -30,9 +31,6 @@ BACKGROUND_PARAMETERS = {
 }
 
 
-class PatchDoesNotFit(RuntimeError):
-    """Some canvas found no patch spot that leaves the digit box uncovered."""
-
 
 def check_digits(digits):
     digits = np.asarray(digits)
@@ -53,7 +51,7 @@ def boxes_overlap(patch_boxes, digit_boxes):
     return (inter_w > 0) & (inter_h > 0)
 
 
-def draw_patch_squares(labels, rng, canvas=CANVAS_SIDE):
+def draw_patch_squares(labels, rng, canvas=IMAGE_SIZE):
     """One square per canvas off the digit box: side s uniform in [19, 55], corner uniform in [0, canvas - s].
 
     labels: (N, 4) int ``[x, y, w, h]`` of the digits. s, x_p, y_p are redrawn together while the square

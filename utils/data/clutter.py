@@ -9,17 +9,16 @@ import os
 
 import numpy as np
 
-DIGIT_SIDE = 28
-CANVAS_SIDE = 84
+from utils.data.mnist import DIGIT_SIDE
+from utils.errors import ClutterDoesNotFit
+
+IMAGE_SIZE = 84  # the side of every image: the canvas the digit is placed on
 NUM_CLUTTER = 32
 CLUTTER_SIZE = 6
 # The original resampled forever; a canvas with no free k x k spot (only possible with odd settings)
 # raises instead of hanging.
 MAX_LOCATION_TRIES = 10_000
 
-
-class ClutterDoesNotFit(RuntimeError):
-    """Some canvas has no all-zero region left for the next fragment."""
 
 
 def data_files(datapath, digit, split, bg=None):
@@ -77,7 +76,7 @@ def find_empty_spots(canvases, rng, size):
     raise ClutterDoesNotFit(f"no all-zero {size}x{size} region found in {MAX_LOCATION_TRIES} tries for {len(pending)} canvases")
 
 
-def place_digits(digits, rng, canvas=CANVAS_SIDE):
+def place_digits(digits, rng, canvas=IMAGE_SIZE):
     """Paste each 28x28 digit at a uniform random x, y in [0, canvas - 28] of an all-zero canvas.
 
     digits: (N, 28, 28) uint8. Returns canvases (N, canvas, canvas) uint8 and labels (N, 4) int64 [x, y, 28, 28].
@@ -92,7 +91,7 @@ def place_digits(digits, rng, canvas=CANVAS_SIDE):
     return canvases, labels
 
 
-def make_cluttered(digits, clutter_source, rng, num_clutter=NUM_CLUTTER, clutter_size=CLUTTER_SIZE, canvas=CANVAS_SIDE):
+def make_cluttered(digits, clutter_source, rng, num_clutter=NUM_CLUTTER, clutter_size=CLUTTER_SIZE, canvas=IMAGE_SIZE):
     """Cluttered images of one class (docs/method.md §1).
 
     digits: (N, 28, 28) uint8, the images of one class; clutter_source: (M, 28, 28) uint8, all images of the same

@@ -1,22 +1,18 @@
-"""Cluttered-MNIST dataset (docs/method.md §2) and batch loading."""
+"""The datasets: one digit and split of cluttered MNIST (docs/method.md §2), read and checked."""
 
-import hashlib
 import os
 
 import numpy as np
 import torch
 
 from utils.data.backgrounds import BACKGROUNDS
-from utils.data.clutter import data_files
+from utils.data.clutter import IMAGE_SIZE, data_files
 from utils.data.mnist import SPLITS
+from utils.errors import DataError
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-IMAGE_SIZE = 84
 GENERATE_HINT = "python clutter_mnist_scale.py --datapath {datapath} --digits {digit}{bg_flag}"
 
-
-class DataError(Exception):
-    """Missing or malformed data files; the message is one line a user can act on."""
 
 
 def load_arrays(datapath, digit, split, bg=None):
@@ -120,59 +116,3 @@ class ClutteredMNIST(torch.utils.data.Dataset):
             index = torch.as_tensor(index, dtype=torch.long)
             return normalize(self.images[index]).unsqueeze(1), self.targets[index].clone()
         return normalize(self.images[index]).unsqueeze(0), self.targets[index].clone()
-
-
-def make_loader(dataset, batch_size, shuffle, generator=None, workers=0, device=None):
-    """Batches of a ClutteredMNIST: a DataLoader whose items are whole index batches.
-
-    Each batch is fetched with one tensor index (no per-item Python work); `workers` > 0 moves
-    that into worker processes. Shuffling uses `generator`, so a seeded run sees the same order;
-    without one, an unshuffled loader still gets a private generator for the base seed each iteration
-    draws, so iterating it (an extra evaluation pass) leaves the global random stream alone.
-    """
-    sampler_cls = torch.utils.data.RandomSampler if shuffle else torch.utils.data.SequentialSampler
-    sampler = sampler_cls(dataset, generator=generator) if shuffle else sampler_cls(dataset)
-    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
-    pin = device is not None and torch.device(device).type == "cuda"
-    return torch.utils.data.DataLoader(
-        dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
-        generator=generator if generator is not None else torch.Generator().manual_seed(0)
-    )
-
-
-def split_train_val(count, fraction, seed):
-    """Seeded disjoint (train, val) index tensors; val holds round(fraction * count) items."""
-    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
-    val_count = int(round(fraction * count))
-    if fraction > 0 and not 0 < val_count < count:
-        raise DataError(f"--val_split {fraction} leaves no training or no validation images out of {count}")
-    return order[val_count:].sort().values, order[:val_count].sort().values
-
-
-def data_fingerprint(loaders):
-    """sha256 (first 16 hex digits) of the images and targets a run's loaders serve, in split order:
-    a resumed run may read its data from another folder, but not other data."""
-    digest = hashlib.sha256()
-    for name in ("train", "val", "test"):
-        if loaders.get(name) is not None:
-            dataset = loaders[name].dataset
-            digest.update(name.encode())
-            digest.update(dataset.images.contiguous().numpy())
-            digest.update(dataset.targets.contiguous().numpy())
-    return digest.hexdigest()[:16]
-
-
-def build_loaders(args, device, shuffle_generator):
-    """Loaders of a training run: {"train", "val" (None without --val_split), "test"}."""
-    test_set = ClutteredMNIST(args.datapath, args.digit, "test")
-    train_set = ClutteredMNIST(args.datapath, args.digit, "train")
-    val_set = None
-    if args.val_split > 0:
-        train_idx, val_idx = split_train_val(len(train_set), args.val_split, args.seed)
-        val_set = ClutteredMNIST(args.datapath, args.digit, "train", indices=val_idx)
-        train_set = ClutteredMNIST(args.datapath, args.digit, "train", indices=train_idx)
-    loader = lambda dataset, shuffle: make_loader(dataset, args.batch_size, shuffle, shuffle_generator if shuffle else None,
-                                                  args.workers, device)
-    sizes = f"{len(train_set)} train" + (f" / {len(val_set)} val" if val_set else "") + f" / {len(test_set)} test"
-    print(f"data: digit {args.digit}, {sizes} images from {args.datapath}")
-    return {"train": loader(train_set, True), "val": loader(val_set, False) if val_set else None, "test": loader(test_set, False)}

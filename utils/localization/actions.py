@@ -42,9 +42,10 @@ import operator
 
 import torch
 
+from utils.data.clutter import IMAGE_SIZE
+
 STEP_FACTOR = 0.2  # fraction of a side that a shrink (when wide enough) or a move takes off
 MIN_BOX_SIDE = 28  # default m (`--min_box_side`): windows never get narrower than about m
-IMAGE_SIZE = 84  # W = H of the cluttered MNIST canvas
 NUM_ACTIONS_SUPPORTED = 10  # ids 0..9; the original's ids 10-13 are unused with --num_act <= 10
 ACTION_NAMES = [
     "shrink top-left",

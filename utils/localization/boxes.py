@@ -4,7 +4,9 @@ import functools
 
 import torch
 
-IMAGE_SIZE = 84
+from utils.data.clutter import IMAGE_SIZE
+from utils.errors import SamplerError
+
 MIN_SIDE, MAX_SIDE = 28, 84
 # Regime A accepts IoU in [LOW_IOU, HIGH_IOU), regime B accepts IoU >= HIGH_IOU.
 LOW_IOU, HIGH_IOU = 0.1, 0.5
@@ -15,9 +17,6 @@ LOW_IOU, HIGH_IOU = 0.1, 0.5
 # round is the bounded loop; a box left without one is reported (SamplerError), never used silently.
 BLOCK = 128
 
-
-class SamplerError(ValueError):
-    """The ordinal sampler found no box of the wanted IoU regime (a degenerate ground-truth box)."""
 
 
 def box_iou_pairs(boxes_a, boxes_b):

@@ -1,16 +1,19 @@
 """The one rollout of the agent (training, evaluation and the random-policy baseline) and CorLoc.
 
 An episode starts from the whole image and takes `seq_len` steps; every box is embedded from the
-backbone features computed once per batch, without gradients (docs/method.md, "Rollout"). The
+backbone features computed once per batch, without gradients (docs/method.md §7). The
 step loop has no host sync: actions are sampled on the device from noise drawn before the loop,
 and the actor steps by table lookups.
 """
 
+from dataclasses import dataclass
+
 import torch
 
-from models.agent import gumbel_noise, sample_actions
 from utils.localization.actions import Actor
+from utils.localization.agents import EMBEDDING, ROI_FEATURE, gumbel_noise, sample_actions
 from utils.localization.boxes import box_iou_pairs
+from utils.run.speed import Precision
 
 # f_0: the whole image as an inclusive box (the actor's own window starts one past it, at 84).
 WHOLE_IMAGE_BOX = (0.0, 0.0, 83.0, 83.0)
@@ -18,11 +21,23 @@ CORLOC_IOU = 0.5
 POLICIES = ("sample", "greedy", "random")
 
 
+@dataclass(frozen=True)
+class RolloutConfig:
+    """One episode: `seq_len` steps of `num_act` actions from the whole image (docs/method.md §5, §7)."""
+
+    seq_len: int = 10
+    num_act: int = 10
+    min_box_side: int = 28
+    norm: bool = False  # L2-normalise embeddings before distances
+    precision: Precision = Precision()
+    inclusive: bool = False  # the successor's actor (inclusive widths, start [0, 0, 83, 83])
+
+
 class Episode:
     """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
     (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64, and `states` (N, T, ...),
-    what the agent read at each step (the embeddings themselves for the 2021 agent; the RoI features
-    for the successor's agent): `agent.sequence_logits(episode.states)` recomputes the logits."""
+    what the agent read at each step (its `reads`: the embeddings themselves, or the RoI features):
+    `agent.sequence_logits(episode.states)` recomputes the logits."""
 
     def __init__(self, boxes, embeddings, logits, actions, states=None):
         self.boxes, self.embeddings, self.logits, self.actions = boxes, embeddings, logits, actions
@@ -47,12 +62,13 @@ def maybe_normalize(embeddings, norm):
 def rollout(net, agent, features, config, policy="sample", generator=None):
     """Runs the agent for `config.seq_len` steps from the whole image, all images at once.
 
-    net: the 2021 `Net` or the successor's `RoIEncoder`; features: its backbone map (a random policy only reads N and the device from it);
+    net: the 2021 `Net` or the successor's `RoIEncoder`; agent: a `PolicyAgent` (utils/localization/agents.py),
+    which declares what it reads of each box; features: the net's backbone map (a random policy only reads N and the device from it);
     config: a RolloutConfig; policy: "sample" (softmax sampling, the original's training and
     testing), "greedy" (argmax) or "random" (uniform over `config.num_act` actions; needs no agent
     and computes no embeddings); generator: the torch.Generator of the action draws.
     The whole rollout runs without gradients; the policy-gradient loss recomputes the episode's
-    logits with `Agent.sequence_logits(episode.embeddings[:, :-1])` in one batched pass.
+    logits with `agent.sequence_logits(episode.states)` in one batched pass.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
@@ -72,15 +88,16 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         with torch.no_grad():
             features = features.float()
     hidden = agent.init_hidden(n, device)
-    states = []  # the successor's agent reads the RoI feature; the 2021 agent (state None) the embedding
+    states = []  # what the agent reads, unless that is the embedding itself
     with torch.no_grad(), config.precision.autocast(device):
         agent_step = agent.rollout_step()
         for t in range(steps):
-            state, embedding = net.observe(features, torch.cat([index, box], dim=1))
+            roi_feature, embedding = observe(net, agent, features, torch.cat([index, box], dim=1))
             embedding = maybe_normalize(embedding, config.norm)
-            if state is None:
+            if roi_feature is None:
                 state = embedding
             else:
+                state = roi_feature
                 states.append(state)
             embeddings.append(embedding)
             hidden, logits = agent_step(state, hidden)
@@ -92,6 +109,16 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         embeddings.append(maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm))  # the last box: only the rewards read it
     stack = lambda seq: torch.stack(seq, dim=1)
     return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq), stack(states) if states else None)
+
+
+def observe(net, agent, features, rois):
+    """What a step sees of its boxes: (the RoI feature when the agent reads it, else None; the embedding)."""
+    if agent.reads == ROI_FEATURE:
+        roi_feature = net.roi_features(features, rois)
+        return roi_feature, net.project(roi_feature)
+    if agent.reads != EMBEDDING:
+        raise ValueError(f"agent.reads must be {EMBEDDING!r} or {ROI_FEATURE!r}, got {agent.reads!r}")
+    return None, net.embed(features, rois)
 
 
 def whole_image_boxes(n, device):
@@ -108,3 +135,8 @@ def corloc(ious):
     """CorLoc: % of images whose box has IoU >= 0.5 with the ground truth (NaN for no images)."""
     return 100.0 * corloc_hits(ious).float().mean().item() if len(ious) else float("nan")
 
+
+
+def whole_image_ious(loader):
+    """IoU of the whole-image box `[0, 0, 83, 83]` with each ground truth of a loader -> (N,) (the baseline)."""
+    return torch.cat([box_iou_pairs(whole_image_boxes(len(targets), targets.device), targets) for _, targets in loader])

@@ -1,49 +1,17 @@
-"""Small, frozen settings objects built once from the flags: the engine, the rollout and the
-evaluation read these instead of the whole argparse namespace (benchmarks and notebooks build
-them directly)."""
+"""The 2021 method's settings, frozen and built once from the flags: its epochs and evaluation read
+these instead of the whole argparse namespace (benchmarks and notebooks build them directly)."""
 
-import contextlib
 from dataclasses import dataclass
 
-import torch
+from utils.localization.rollout import RolloutConfig
+from utils.run.loop import LoopConfig
+from utils.run.speed import Precision
 
 
-@dataclass(frozen=True)
-class Precision:
-    """How the network runs: `amp` None (float32) or "bf16" (autocast to bfloat16)."""
-
-    amp: str | None = None  # None or "none": float32
-
-    def autocast(self, device):
-        """The autocast context of this precision on `device` (a no-op for float32)."""
-        if self.amp in (None, "none"):
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-
-
-@dataclass(frozen=True)
-class RolloutConfig:
-    """One episode: `seq_len` steps of `num_act` actions from the whole image (docs/method.md, "Rollout")."""
-
-    seq_len: int = 10
-    num_act: int = 10
-    min_box_side: int = 28
-    norm: bool = False  # L2-normalise embeddings before distances
-    precision: Precision = Precision()
-    inclusive: bool = False  # the successor's actor (inclusive widths, start [0, 0, 83, 83])
-
-    @classmethod
-    def from_args(cls, args):
-        return cls(args.seq_len, args.num_act, args.min_box_side, bool(args.norm), Precision(args.amp))
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """What every epoch loop reads: progress and non-finite checks every `log_interval` batches,
-    `max_batches` > 0 cuts epochs short (smoke runs)."""
-
-    log_interval: int = 10
-    max_batches: int = 0
+def rollout_config(args):
+    """The 2021 rollout: `--seq_len` steps of `--num_act` actions, the exclusive actor."""
+    return RolloutConfig(seq_len=args.seq_len, num_act=args.num_act, min_box_side=args.min_box_side, norm=bool(args.norm),
+                         precision=Precision(args.amp))
 
 
 @dataclass(frozen=True)
@@ -57,7 +25,7 @@ class PretrainConfig:
 
     @classmethod
     def from_args(cls, args):
-        return cls(args.margin, bool(args.norm), Precision(args.amp), LoopConfig(args.log_interval, args.max_batches))
+        return cls(margin=args.margin, norm=bool(args.norm), precision=Precision(args.amp), loop=LoopConfig.from_args(args))
 
 
 @dataclass(frozen=True)
@@ -78,7 +46,7 @@ class JointConfig:
     @classmethod
     def from_args(cls, args):
         return cls(
-            rollout=RolloutConfig.from_args(args),
+            rollout=rollout_config(args),
             margin=args.margin,
             lamb=args.lamb,
             lamb_ent=args.lamb_ent,
@@ -87,5 +55,5 @@ class JointConfig:
             sparse=bool(args.sparse),
             reward=args.reward,
             net_trains_in_train_mode=not (args.freeze and args.frozen_net_mode == "eval"),
-            loop=LoopConfig(args.log_interval, args.max_batches),
+            loop=LoopConfig.from_args(args),
         )

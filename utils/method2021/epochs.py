@@ -1,67 +1,19 @@
-"""One epoch of ordinal pretraining or of joint training (docs/method.md, "Ordinal pretraining",
-"Joint training"). Per batch nothing waits for the device: metric sums stay on it and are read
-once per `log_interval` batches (progress, non-finite check) and once per epoch."""
+"""One epoch of ordinal pretraining or of joint training (docs/method.md §4, §7), on the batch loop of
+utils/run/loop.py: per batch nothing waits for the device."""
 
 import torch
-from tqdm import tqdm
 
-from utils.localization.boxes import SamplerError, box_iou_pairs, draw_ordinal_boxes, unfinished_message
+from utils.errors import SamplerError
+from utils.localization.boxes import box_iou_pairs, draw_ordinal_boxes, unfinished_message
 from utils.localization.ordinal import ordinal_terms
 from utils.localization.rewards import iou_rewards, policy_terms, step_rewards
 from utils.localization.rollout import corloc_hits, maybe_normalize, rollout
+from utils.run.loop import BatchSums, optimizer_step, run_batches
 
 
-class NonFiniteLoss(Exception):
-    """A loss became NaN or infinite; the message names the phase, epoch and batch."""
-
-
-class EpochMeter:
-    """Running sums of per-batch values on the device, one stacked add per batch."""
-
-    def __init__(self, device, names):
-        self.names = names
-        self.sums = torch.zeros(len(names), device=device, dtype=torch.float64)
-        self.first_bad_batch = torch.full((), -1, device=device, dtype=torch.long)
-        self.sampler_failed = torch.zeros((), device=device, dtype=torch.bool)
-        self.batches = self.items = 0
-
-    @torch.no_grad()
-    def add(self, batch_index, batch_loss, items, values, sampler_unfinished=None):
-        """values: 0-dim float32 tensors in the order of `names`; a non-finite `batch_loss` marks the batch."""
-        self.sums += torch.stack(values)
-        bad = ~torch.isfinite(batch_loss) & (self.first_bad_batch < 0)
-        self.first_bad_batch = torch.where(bad, batch_index, self.first_bad_batch)
-        if sampler_unfinished is not None:
-            self.sampler_failed |= sampler_unfinished
-        self.batches += 1
-        self.items += items
-
-    def check(self, phase, epoch):
-        """Raises NonFiniteLoss / SamplerError with one clear line (a host sync)."""
-        bad = int(self.first_bad_batch)
-        if bad >= 0:
-            raise NonFiniteLoss(f"{phase} loss is not finite at epoch {epoch}, batch {bad}; stopping (checkpoints keep the last good state)")
-        if bool(self.sampler_failed):
-            raise SamplerError(unfinished_message())
-
-    def totals(self):
-        return dict(zip(self.names, self.sums.tolist()))
-
-
-def iterate(loader, phase, epoch, loop):
-    """Batches with a tqdm bar (phase and epoch in the description); stops after `loop.max_batches` if > 0."""
-    total = min(len(loader), loop.max_batches) if loop.max_batches else len(loader)
-    bar = tqdm(loader, desc=f"{phase} epoch {epoch}", total=total, leave=False, dynamic_ncols=True, disable=None)
-    for batch_index, batch in enumerate(bar):
-        if batch_index >= total:
-            break
-        yield batch_index, batch, bar
-
-
-def optimizer_step(optimizer, loss):
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+def count(mask):
+    """The number of True entries, as a 0-dim float32 tensor (no host sync)."""
+    return mask.sum(dtype=torch.float32)
 
 
 def pretrain_epoch(net, loader, device, generator, config, epoch, optimizer=None, phase=None):
@@ -74,9 +26,8 @@ def pretrain_epoch(net, loader, device, generator, config, epoch, optimizer=None
     training = optimizer is not None
     phase = phase or ("Train" if training else "Test")
     net.train(training)
-    meter = EpochMeter(device, ("loss", "inst", "proto"))
-    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+
+    def step(images, targets):
         boxes, ious, unfinished = draw_ordinal_boxes(targets, num=2, generator=generator)
         with torch.set_grad_enabled(training), config.precision.autocast(device):
             sets = torch.cat([targets[None], boxes.transpose(0, 1)])  # (3, N, 4): gt, box i, box j
@@ -84,12 +35,11 @@ def pretrain_epoch(net, loader, device, generator, config, epoch, optimizer=None
         terms = ordinal_terms(f_gt, f_i, f_j, ious[:, 0], ious[:, 1], config.margin)
         if training:
             optimizer_step(optimizer, terms["loss"])
-        meter.add(batch_index, terms["loss"], len(images), [terms["loss"], terms["inst"].sum(dtype=torch.float32),
-                                                           terms["proto"].sum(dtype=torch.float32)], unfinished)
-        if (batch_index + 1) % config.loop.log_interval == 0:
-            meter.check(phase, epoch)
-            bar.set_postfix(loss=f"{meter.sums[0].item() / meter.batches:.4f}")
-    meter.check(phase, epoch)
+        values = {"loss": terms["loss"], "inst": count(terms["inst"]), "proto": count(terms["proto"])}
+        return BatchSums(terms["loss"], len(images), values, failed=unfinished)
+
+    meter = run_batches(loader, device, phase, epoch, config.loop, step, progress=lambda m: {"loss": f"{m.per_batch('loss'):.4f}"},
+                        failure=SamplerError(unfinished_message()))
     sums, items = meter.totals(), max(meter.items, 1)
     return {
         f"{phase} Total Loss": sums["loss"] / max(meter.batches, 1),
@@ -144,16 +94,13 @@ def joint_batch(net, agent, images, targets, config, generator, optimizers=None,
     return {"policy": pg, "ordinal": ordinal, "rewards": rewards, "final_iou": step_ious[:, -1], "pair_ious": pair_ious}
 
 
-# per-batch sums of a joint epoch, in the order EpochMeter stacks them
-JOINT_SUMS = ("pol", "pol_ent", "ent", "ord", "reward_mean", "episode_return", "loc", "inst", "proto")
-
-
 def joint_values(out):
-    """The JOINT_SUMS of one batch's `joint_batch` output, as 0-dim float32 tensors (some with grad:
-    the meter stacks them under no_grad)."""
-    pg, ordinal, count = out["policy"], out["ordinal"], lambda mask: mask.sum(dtype=torch.float32)
-    return [pg["policy"], pg["loss"], pg["entropy"], ordinal["loss"], out["rewards"].mean(), out["rewards"].sum(),
-            count(corloc_hits(out["final_iou"])), count(ordinal["inst"]), count(ordinal["proto"])]
+    """The sums of one batch's `joint_batch` output, by name, as 0-dim float32 tensors (some with grad:
+    the meter adds them under no_grad)."""
+    pg, ordinal = out["policy"], out["ordinal"]
+    return {"pol": pg["policy"], "pol_ent": pg["loss"], "ent": pg["entropy"], "ord": ordinal["loss"],
+            "reward_mean": out["rewards"].mean(), "episode_return": out["rewards"].sum(), "loc": count(corloc_hits(out["final_iou"])),
+            "inst": count(ordinal["inst"]), "proto": count(ordinal["proto"])}
 
 
 def joint_epoch(net, agent, loader, device, generator, config, epoch, optimizers=None, phase=None, policy="sample"):
@@ -171,19 +118,16 @@ def joint_epoch(net, agent, loader, device, generator, config, epoch, optimizers
     # faithful default: the net trains in train mode (dropout on) even when frozen; see JointConfig
     net.train(training and config.net_trains_in_train_mode)
     agent.train(training)
-    meter = EpochMeter(device, JOINT_SUMS)
     pair_ious, final_ious = [], []
-    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+
+    def step(images, targets):
         with torch.set_grad_enabled(training):
             out = joint_batch(net, agent, images, targets, config, generator, optimizers, policy)
-        meter.add(batch_index, out["policy"]["loss"] + out["ordinal"]["loss"], len(images), joint_values(out))
         pair_ious.append(out["pair_ious"].detach())
         final_ious.append(out["final_iou"].detach())
-        if (batch_index + 1) % config.loop.log_interval == 0:
-            meter.check(phase, epoch)
-            bar.set_postfix(loc=f"{100 * meter.sums[JOINT_SUMS.index('loc')].item() / meter.items:.1f}")
-    meter.check(phase, epoch)
+        return BatchSums(out["policy"]["loss"] + out["ordinal"]["loss"], len(images), joint_values(out))
+
+    meter = run_batches(loader, device, phase, epoch, config.loop, step, progress=lambda m: {"loc": f"{m.percent_of_items('loc'):.1f}"})
     sums, batches, items = meter.totals(), max(meter.batches, 1), max(meter.items, 1)
     metrics = {
         f"{phase} Pol Loss": sums["pol"] / batches,

@@ -1,9 +1,13 @@
-"""Localization evaluation: final IoUs of a policy, baselines and the cross-digit table."""
+"""Evaluation of the 2021 method: final IoUs of a policy, the cross-digit table with its baselines,
+and the embedding's distance-vs-IoU diagnostics."""
+
+import csv
 
 import torch
+from scipy.stats import spearmanr
 
-from utils.localization.boxes import box_iou_pairs
-from utils.localization.rollout import corloc, rollout, whole_image_boxes  # noqa: F401 (corloc: defined once in utils.localization.rollout, re-exported)
+from utils.localization.boxes import box_iou_pairs, random_square_boxes
+from utils.localization.rollout import corloc, maybe_normalize, rollout, whole_image_ious
 
 
 def final_ious(net, agent, loader, device, config, policy="sample", generator=None):
@@ -28,11 +32,6 @@ def final_ious(net, agent, loader, device, config, policy="sample", generator=No
     return torch.cat(ious)
 
 
-def whole_image_ious(loader):
-    """IoU of the whole-image box `[0, 0, 83, 83]` with each ground truth -> (N,)."""
-    return torch.cat([box_iou_pairs(whole_image_boxes(len(targets), targets.device), targets) for _, targets in loader])
-
-
 def digit_row(net, agent, loader, device, config, digit, trained_digit, generator=None):
     """One row of the cross-digit table: CorLoc sampled / greedy, mean IoU, baselines."""
     sampled = final_ious(net, agent, loader, device, config, "sample", generator)
@@ -53,8 +52,6 @@ def digit_row(net, agent, loader, device, config, digit, trained_digit, generato
 
 def write_table(rows, csv_path, markdown_path):
     """Writes the rows as CSV and as a Markdown table (numbers with 2 decimals)."""
-    import csv
-
     columns = list(rows[0].keys())
     with open(csv_path, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=columns)
@@ -74,9 +71,6 @@ def distance_vs_iou(net, dataset, device, generator, boxes_per_image=20, max_ima
 
     Returns ious (M,), distances (M,), box embeddings (M, 512), all CPU tensors (M = images x boxes).
     """
-    from utils.localization.boxes import random_square_boxes
-    from utils.localization.rollout import maybe_normalize
-
     count = min(max_images, len(dataset))
     images, targets = dataset[list(range(count))]
     images, targets = images.to(device), targets.to(device)
@@ -93,6 +87,4 @@ def distance_vs_iou(net, dataset, device, generator, boxes_per_image=20, max_ima
 
 def spearman(x, y):
     """Spearman rank correlation of two 1-D tensors (scipy)."""
-    from scipy.stats import spearmanr
-
     return float(spearmanr(x.numpy(), y.numpy()).statistic)

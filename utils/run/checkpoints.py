@@ -5,6 +5,7 @@ import os
 import numpy as np
 import torch
 
+from utils.errors import CheckpointError
 from utils.run.files import write_atomically
 
 # numpy scalars (e.g. an `acc` computed with numpy, as original checkpoints may hold) are plain
@@ -16,9 +17,6 @@ NUMPY_SCALAR_GLOBALS = [np._core.multiarray.scalar if hasattr(np, "_core") else 
 # recorded in a net's checkpoints: RoIAlign and RoIPool nets have state_dicts of identical shapes
 POOLING_KEYS = ("pooling_mode", "pooling_size")
 
-
-class CheckpointError(Exception):
-    """A checkpoint that is missing, unreadable or does not fit the model; one-line message."""
 
 
 def save_checkpoint(state, path):
@@ -69,3 +67,13 @@ def model_checkpoint(epoch, model, acc, **extra):
     state.update({key: getattr(model, key) for key in POOLING_KEYS if hasattr(model, key)})
     state.update(extra)
     return state
+
+
+def resolve_checkpoint(path, saveroot, flag):
+    """A checkpoint flag's path as given when it exists, else relative to --saveroot; None for ''."""
+    if not path:
+        return None
+    for candidate in (path, os.path.join(saveroot, path)):
+        if os.path.isfile(candidate):
+            return candidate
+    raise CheckpointError(f"{flag} {path}: not found (looked at {path} and {os.path.join(saveroot, path)})")

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 
+from utils.errors import RunFolderError
 from utils.run.files import ensure_writable_folder, is_temporary, write_atomically
 
 LOCK_FILE = ".run.lock"
@@ -25,9 +26,6 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_SUFFIX = ".pth.tar"
 MODES = ("fresh", "resume", "overwrite", "evaluate")
 
-
-class RunFolderError(Exception):
-    """The run folder cannot be used as asked; the message is one line a user can act on."""
 
 
 def run_files(path):

@@ -9,8 +9,6 @@ import sys
 from utils.run.files import append_line, write_atomically
 
 WANDB_MODES = ("online", "offline", "disabled")
-# the metrics that choose the best checkpoint (docs/method.md §4, §7)
-SELECTION_METRICS = ("Test Ord Acc Inst", "Val Ord Acc Inst", "Test Ord Acc Proto", "Test Loc Acc", "Val Loc Acc")
 
 
 def wandb_logged_in():
@@ -50,11 +48,12 @@ class Histogram:
 class RunLogger:
     """Logs metric dicts to `<run_dir>/metrics.jsonl`, wandb, and one summary line per epoch."""
 
-    def __init__(self, run_dir, config, project, mode=None, job_type=None, run_id=None):
+    def __init__(self, run_dir, config, project, mode=None, job_type=None, run_id=None, selection=()):
         self.run_dir = run_dir
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
         self.mode = resolve_wandb_mode(mode)
         self.run = None
+        self.selection = tuple(selection)  # metrics whose wandb summary keeps the best epoch (what sweeps optimise)
         if self.mode != "disabled":
             self.run = self._init_wandb(config, project, job_type, run_id)
         self.run_id = self.run.id if self.run is not None else run_id
@@ -74,7 +73,7 @@ class RunLogger:
                 if mode != self.mode:
                     warn(f"wandb {self.mode} failed; logging offline instead (sync later with `wandb sync {self.run_dir}/wandb`)")
                 self.mode = mode
-                for name in SELECTION_METRICS:  # a run's summary (what sweeps optimise) keeps the best epoch
+                for name in self.selection:
                     run.define_metric(name, summary="max")
                 return run
             except Exception as error:  # wandb raises its own types for network, auth and settings errors

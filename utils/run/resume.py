@@ -12,13 +12,14 @@ import random
 import numpy as np
 import torch
 
-from utils.run.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from utils.errors import CheckpointError
+from utils.run.checkpoints import load_checkpoint, save_checkpoint
 
 RESUME_FILE = "resume.pth.tar"
-# flags that may change between an interrupted run and its resumption: paths may move (the data is
-# compared by its fingerprint, utils/run/folder.py), what changes results may not
-FREE_TO_CHANGE = {"resume", "epochs", "workers", "device", "wandb_mode", "log_interval", "evaluate", "visualize", "eval_digits",
-                  "overwrite", "datapath", "saveroot", "savename", "pretrained", "pretrained_agent"}
+# run flags that may change between an interrupted run and its resumption: paths may move (the data is
+# compared by its fingerprint, utils/run/folder.py), what changes results may not; each script adds its own
+FREE_TO_CHANGE = {"resume", "epochs", "workers", "device", "wandb_mode", "log_interval", "evaluate", "overwrite", "datapath",
+                  "saveroot", "savename"}
 
 
 def rng_state(generators):
@@ -72,13 +73,14 @@ def save_resume(run_dir, epoch, args, modules, optimizers, schedulers, generator
     save_checkpoint(state, os.path.join(run_dir, RESUME_FILE))
 
 
-def read_resume(run_dir, args):
-    """The resume state of a run folder, or None when there is none; warns about changed flags."""
+def read_resume(run_dir, args, free_flags=()):
+    """The resume state of a run folder, or None when there is none; refuses changed flags other than
+    FREE_TO_CHANGE and the script's `free_flags`."""
     path = os.path.join(run_dir, RESUME_FILE)
     if not os.path.isfile(path):
         return None
     state = load_checkpoint(path, required=("epoch", "args", "modules", "optimizers", "schedulers", "rng", "progress"))
-    changed = {k: (v, vars(args).get(k)) for k, v in state["args"].items() if k not in FREE_TO_CHANGE and vars(args).get(k) != v}
+    changed = {k: (v, vars(args).get(k)) for k, v in state["args"].items() if k not in FREE_TO_CHANGE | set(free_flags) and vars(args).get(k) != v}
     if changed:
         details = ", ".join(f"--{k} {old} -> {new}" for k, (old, new) in changed.items())
         raise CheckpointError(f"{path} was written with other flags ({details}); resume with the original flags")

@@ -6,7 +6,8 @@ import functools
 import torch
 from torchvision.ops import box_iou
 
-IMAGE_SIZE = 84
+from utils.data.clutter import IMAGE_SIZE
+
 ANCHOR_SCALES = range(7, 20)  # s: a 4s-pixel square
 ANCHOR_GRID = 21  # centres on a stride-4 grid, i, j in 0..20
 MIN_ANCHOR_SIDE = 28  # inclusive sides

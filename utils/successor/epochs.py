@@ -2,58 +2,22 @@
 prototypes and reconstruction, and agent training / test-time adaptation with the prototype reward.
 Like utils/method2021/epochs.py, metric sums stay on the device and are read every `log_interval` batches."""
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-from utils.successor.anchors import draw_anchor_pairs
-from utils.method2021.config import LoopConfig, Precision, RolloutConfig
-from utils.method2021.epochs import EpochMeter, iterate, optimizer_step
-from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
 from utils.localization.ordinal import ordered_correctly, triplet_loss
 from utils.localization.rewards import policy_terms, step_rewards
 from utils.localization.rollout import corloc_hits, rollout
+from utils.run.loop import BatchSums, optimizer_step, run_batches
+from utils.successor.anchors import draw_anchor_pairs
+from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
+
+ACC_NAMES = {"inst": "Inst", "proto": "Proto", "inst_other": "Inst Other", "proto_other": "Proto Other"}
 
 
-@dataclass(frozen=True)
-class EncoderConfig:
-    """One epoch of encoder pretraining."""
-
-    group_size: int = 10  # K
-    train_mode: str = "shuffle_proto"
-    margin: float = 60.0
-    lamb: float = 0.1  # ordinal loss weight
-    lamb_base: float = 1.0  # reconstruction loss weight
-    precision: Precision = Precision()
-    loop: LoopConfig = LoopConfig()
-
-    @classmethod
-    def from_args(cls, args):
-        return cls(args.samples_per_class, args.train_mode, args.margin, args.lamb, args.lamb_base, Precision(args.amp),
-                   LoopConfig(args.log_interval, args.max_batches))
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """One epoch of agent training (`group_size` K, `train_mode`) or adaptation (a fixed `prototype`)."""
-
-    rollout: RolloutConfig = RolloutConfig(inclusive=True)
-    group_size: int = 5
-    train_mode: str = "shuffle_proto"
-    gamma: float = 0.99
-    lamb_ent: float = 0.5
-    sign: bool = False
-    loop: LoopConfig = LoopConfig()
-
-    @classmethod
-    def from_args(cls, args):
-        rollout_config = RolloutConfig(args.seq_len, args.num_act, args.min_box_side, False, Precision(args.amp), inclusive=True)
-        return cls(rollout_config, args.samples_per_class, args.train_mode, args.gamma, args.lamb_ent, bool(args.sign),
-                   LoopConfig(args.log_interval, args.max_batches))
-
-
-ENCODER_SUMS = ("total", "base", "ord", "inst", "proto", "inst_other", "proto_other")
+def count(mask):
+    """The number of True entries, as a 0-dim float32 tensor (no host sync)."""
+    return mask.sum(dtype=torch.float32)
 
 
 def encoder_batch(encoder, images, targets, config, generator):
@@ -100,28 +64,23 @@ def encoder_epoch(encoder, loader, device, generator, config, epoch, optimizer=N
     training = optimizer is not None
     phase = phase or ("Train" if training else "Test")
     encoder.train(training)
-    meter = EpochMeter(device, ENCODER_SUMS)
-    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
+
+    def step(images, targets):
         if used_count(images.shape[0], config.group_size) == 0:
-            continue  # a last batch smaller than one group: no prototype
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            return None  # a last batch smaller than one group: no prototype
         with torch.set_grad_enabled(training):
             out = encoder_batch(encoder, images, targets, config, generator)
         if training:
             optimizer_step(optimizer, out["total"])
-        count = lambda mask: mask.sum(dtype=torch.float32)
-        correct = out["correct"]
-        meter.add(batch_index, out["total"], out["used"], [out["total"], out["base"], out["ord"], count(correct["inst"]),
-                                                           count(correct["proto"]), count(correct["inst_other"]),
-                                                           count(correct["proto_other"])])
-        if (batch_index + 1) % config.loop.log_interval == 0:
-            meter.check(phase, epoch)
-            bar.set_postfix(loss=f"{meter.sums[0].item() / meter.batches:.4f}")
-    meter.check(phase, epoch)
+        values = {"total": out["total"], "base": out["base"], "ord": out["ord"]}
+        values.update({key: count(out["correct"][key]) for key in ACC_NAMES})
+        return BatchSums(out["total"], out["used"], values)
+
+    meter = run_batches(loader, device, phase, epoch, config.loop, step, progress=lambda m: {"loss": f"{m.per_batch('total'):.4f}"})
     sums, batches, items = meter.totals(), max(meter.batches, 1), max(meter.items, 1)
     metrics = {f"{phase} Total Loss": sums["total"] / batches, f"{phase} Base Loss": sums["base"] / batches,
                f"{phase} Ord Loss": sums["ord"] / batches}
-    for key, name in (("inst", "Inst"), ("proto", "Proto"), ("inst_other", "Inst Other"), ("proto_other", "Proto Other")):
+    for key, name in ACC_NAMES.items():
         metrics[f"{phase} Ord Acc {name}"] = 100.0 * sums[key] / items
     return metrics
 
@@ -145,9 +104,6 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
     if config.train_mode in ("proto", "shuffle_proto"):
         return group_prototypes(f_gt, k, perm), used
     return (permute_groups(f_gt, k, perm) if perm is not None else f_gt), used
-
-
-AGENT_SUMS = ("pol", "ent", "reward_mean", "loc", "batches_with_loss")
 
 
 def agent_batch(encoder, agent, images, targets, config, generator, optimizer=None, prototype=None, policy="sample"):
@@ -184,25 +140,22 @@ def agent_epoch(encoder, agent, loader, device, generator, config, epoch, optimi
     phase = phase or ("Train" if training else "Test")
     encoder.eval()
     agent.train(training)
-    meter = EpochMeter(device, AGENT_SUMS)
     zero = torch.zeros((), device=device)
     final_ious = []
-    for batch_index, (images, targets), bar in iterate(loader, phase, epoch, config.loop):
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+
+    def step(images, targets):
         with torch.set_grad_enabled(training):
             out = agent_batch(encoder, agent, images, targets, config, generator, optimizer, prototype, policy)
-        hits = corloc_hits(out["final_iou"]).sum(dtype=torch.float32)
-        if "policy" in out:
-            terms = out["policy"]
-            values = [terms["policy"], terms["entropy"], out["rewards"].mean(), hits, torch.ones((), device=device)]
-            meter.add(batch_index, terms["loss"], len(images), values)
-        else:
-            meter.add(batch_index, zero, len(images), [zero, zero, zero, hits, zero])
         final_ious.append(out["final_iou"])
-        if (batch_index + 1) % config.loop.log_interval == 0:
-            meter.check(phase, epoch)
-            bar.set_postfix(loc=f"{100 * meter.sums[AGENT_SUMS.index('loc')].item() / meter.items:.1f}")
-    meter.check(phase, epoch)
+        hits = count(corloc_hits(out["final_iou"]))
+        if "policy" not in out:  # no group: CorLoc only
+            return BatchSums(zero, len(images), {"pol": zero, "ent": zero, "reward_mean": zero, "loc": hits, "batches_with_loss": zero})
+        terms = out["policy"]
+        values = {"pol": terms["policy"], "ent": terms["entropy"], "reward_mean": out["rewards"].mean(), "loc": hits,
+                  "batches_with_loss": torch.ones((), device=device)}
+        return BatchSums(terms["loss"], len(images), values)
+
+    meter = run_batches(loader, device, phase, epoch, config.loop, step, progress=lambda m: {"loc": f"{m.percent_of_items('loc'):.1f}"})
     sums, items = meter.totals(), max(meter.items, 1)
     with_loss = max(sums["batches_with_loss"], 1)
     metrics = {f"{phase} Pol Loss": sums["pol"] / with_loss, f"{phase} Rewards": sums["reward_mean"] / with_loss,

@@ -1,0 +1,45 @@
+"""The successor method's settings, frozen and built once from the flags (docs/method.md §10)."""
+
+from dataclasses import dataclass
+
+from utils.localization.rollout import RolloutConfig
+from utils.run.loop import LoopConfig
+from utils.run.speed import Precision
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """One epoch of encoder pretraining."""
+
+    group_size: int = 10  # K
+    train_mode: str = "shuffle_proto"
+    margin: float = 60.0
+    lamb: float = 0.1  # ordinal loss weight
+    lamb_base: float = 1.0  # reconstruction loss weight
+    precision: Precision = Precision()
+    loop: LoopConfig = LoopConfig()
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(group_size=args.samples_per_class, train_mode=args.train_mode, margin=args.margin, lamb=args.lamb,
+                   lamb_base=args.lamb_base, precision=Precision(args.amp), loop=LoopConfig.from_args(args))
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """One epoch of agent training (`group_size` K, `train_mode`) or adaptation (a fixed `prototype`)."""
+
+    rollout: RolloutConfig = RolloutConfig(inclusive=True)
+    group_size: int = 5
+    train_mode: str = "shuffle_proto"
+    gamma: float = 0.99
+    lamb_ent: float = 0.5
+    sign: bool = False
+    loop: LoopConfig = LoopConfig()
+
+    @classmethod
+    def from_args(cls, args):
+        rollout = RolloutConfig(seq_len=args.seq_len, num_act=args.num_act, min_box_side=args.min_box_side, norm=False,
+                                precision=Precision(args.amp), inclusive=True)
+        return cls(rollout=rollout, group_size=args.samples_per_class, train_mode=args.train_mode, gamma=args.gamma,
+                   lamb_ent=args.lamb_ent, sign=bool(args.sign), loop=LoopConfig.from_args(args))

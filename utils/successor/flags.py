@@ -1,0 +1,115 @@
+"""The one parser of the successor's three scripts (pretrain_encoder_ordinal.py, train_agent.py,
+adapt_agent.py): its original's flags at their defaults, with its switches (`--evaluate`, `--sign`
+turn on; `--rnn`, `--freeze` turn off), plus the project's own (docs/method.md §10)."""
+
+import argparse
+import math
+import os
+
+from utils.data.backgrounds import BACKGROUNDS
+from utils.data.clutter import IMAGE_SIZE
+from utils.localization.actions import NUM_ACTIONS_SUPPORTED
+from utils.localization.flags import add_shared_flag, check_shared_flags
+from utils.run.flags import add_run_flags, add_speed_flags, check_run_flags
+from utils.successor.groups import TRAIN_MODES
+
+# the successor's defaults of the flags both methods share
+DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_len=10, gamma=0.99, steps=[80], epochs=200,
+                optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
+                patience=100, pooling_size=7, pooling_mode="align", num_act=10, min_box_side=28, greedy=0)
+# flags that may change when a run resumes (besides the run flags): the input checkpoints' paths
+FREE_FLAGS = ("pretrained", "pretrained_agent")
+
+
+def sample_size(text):
+    """`--sample_size`: 'whole' (None) or a positive number of training images."""
+    if text == "whole":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'whole' or a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'whole' or a positive integer, got {text!r}")
+    return value
+
+
+def get_successor_parser(description=None):
+    """The one parser of the successor's three scripts: its flags at their defaults plus this project's."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    group = p.add_argument_group("flags of the successor's code (defaults unchanged unless noted)")
+    shared = lambda name, **kw: add_shared_flag(group, name, DEFAULTS[name], **kw)
+    add = group.add_argument
+    shared("lr", help="learning rate of the encoder (pretraining)")
+    shared("lr_ag")
+    add("--evaluate", action="store_true", help="only the final evaluation of the run's best checkpoint")
+    add("--train_mode", default="shuffle_proto", choices=TRAIN_MODES,
+        help="anchor and boxes of the ordinal loss / prototype of the reward (docs/method.md §10.4)")
+    add("--bg_name", default="impulse_noise", choices=BACKGROUNDS, help="background kind of the data")
+    add("--dataset", default="mnist", choices=["mnist"], help="dataset (only MNIST here)")
+    shared("savename")
+    shared("epochs")
+    shared("optimizer", help="optimiser of the encoder (Adam: weight decay 1e-5)")
+    shared("optimizer_ag", choices=["Adam", "SGD", "RMS"], help="optimiser of the agent (RMS: RMSprop)")
+    shared("digit")
+    shared("patience")
+    shared("lamb")
+    add("--lamb_base", type=float, default=1.0, help="weight of the reconstruction loss")
+    shared("lamb_ent")
+    shared("margin")
+    add("--sample_size", type=sample_size, default=None, metavar="whole|N",
+        help="few-shot training subset: the first N of a seeded permutation of the digit's training images (default: whole)")
+    shared("batch_size")
+    shared("steps", help="MultiStepLR milestones of the encoder (epochs)")
+    add("--steps_ag", type=int, default=80, help="StepLR step of the agent (epochs)")
+    shared("pooling_size")
+    shared("pooling_mode")
+    shared("log_interval")
+    add("--samples_per_class", type=int, default=5, help="K, images per group (prototype)")
+    add("--support_size", type=int, default=5, help="adaptation: labelled target images forming the prototype")
+    add("--rnn", action="store_false", help="giving it asks for the feed-forward agent, which the original cannot run (refused)")
+    add("--hidden_size", type=int, default=48, help="recurrent hidden size of the agent")
+    shared("pretrained", help="encoder checkpoint (agent training; adaptation: overrides the encoder the agent was trained with)")
+    add("--pretrained_agent", default="", help="adaptation: the trained agent's checkpoint")
+    add("--backbone", default="", help="accepted for old scripts; unused")
+    add("--freeze", action="store_false", help="giving it unfreezes the encoder, which has no loss here (refused)")
+    add("--img_size", type=int, default=IMAGE_SIZE, choices=[IMAGE_SIZE], help="image side")
+    shared("min_box_side", help="smallest window side m of the actor (inclusive)")
+    add("--sign", action="store_true", help="reward is the sign of the distance decrease")
+    shared("seq_len")
+    shared("num_act",
+           help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} (the original's default 14 includes box-shape ids no script uses)")
+    shared("gamma")
+    add("--dim", type=int, default=512, help="embedding dimension")
+    add("--dim_ag", type=int, default=64, choices=[64], help="agent input channels (the encoder's)")
+    add("--sel_cls", default=None, help="accepted for old scripts (COCO); unused")
+    own = p.add_argument_group("flags of this project")
+    add_run_flags(own, default_datapath=os.path.join("data", "corrupted_mnist"))
+    add_shared_flag(own, "greedy", DEFAULTS["greedy"], help="agent scripts: also evaluate with argmax actions")
+    add_speed_flags(p)
+    return p
+
+
+def check_successor_args(parser, args, grouped=True):
+    """As the 2021 checks; `grouped` (encoder pretraining, agent training): batches form groups of K."""
+    check_shared_flags(parser, args, ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "steps_ag", "min_box_side",
+                                      "samples_per_class", "support_size", "hidden_size", "dim"))
+    check_run_flags(parser, args)
+    if not args.rnn:
+        parser.error("--rnn builds the original's feed-forward agent, which its training loop cannot run; not supported")
+    if not args.freeze:
+        parser.error("--freeze turns the encoder's training on, but nothing here trains it (no loss reaches it); not supported")
+    if grouped and args.samples_per_class > args.batch_size:
+        parser.error(f"--samples_per_class {args.samples_per_class} is larger than --batch_size {args.batch_size}: no group fits")
+    if grouped and args.sample_size is not None and args.sample_size < args.samples_per_class:
+        parser.error(f"--sample_size {args.sample_size} is smaller than --samples_per_class {args.samples_per_class}")
+    if any(step < 1 for step in args.steps):
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if not math.isfinite(args.lamb_base):
+        parser.error(f"--lamb_base must be a finite number, got {args.lamb_base}")
+    return args
+
+
+def parse_successor_args(argv=None, description=None, grouped=True):
+    parser = get_successor_parser(description)
+    return check_successor_args(parser, parser.parse_args(argv), grouped)
