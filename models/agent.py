@@ -1,14 +1,41 @@
 """The recurrent policy agents: the 2021 `Agent` (reads box embeddings, docs/method.md §5) and the
-successor's `RoIAgent` (reads RoI features, §10.8); their interface is utils/localization/agents.py."""
+successor's `RoIAgent` (reads RoI features, §10.8), both `PolicyAgent`s: the interface that the
+rollout (utils/localization/rollout.py) and the policy-gradient loss rely on, written once."""
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils.localization.agents import EMBEDDING, ROI_FEATURE, sample_actions
+# what an agent reads of each box (`PolicyAgent.reads`); the net provides it
+EMBEDDING = "embedding"  # the box's embedding `net.embed(features, rois)` (N, D)
+ROI_FEATURE = "roi_feature"  # the pooled RoI feature `net.roi_features(features, rois)` (N, C, p, p); rewards read `net.project` of it
 
 
-class Agent(nn.Module):
+class PolicyAgent(nn.Module):
+    """The interface of an agent, as the rollout and the policy-gradient loss use it. A subclass sets
+    `reads` (EMBEDDING or ROI_FEATURE) and `num_act`, and implements:
+
+    - `init_hidden(batch_size, device)` -> h_0, (N, H) zeros, or None without recurrence;
+    - `rollout_step()` -> a function (state (N, ...), h (N, H) | None) -> (h, logits (N, A)), one step
+      without gradients;
+    - `sequence_logits(states (N, T, ...))` -> (N, T, A), a whole episode in one batched pass with
+      gradients (what REINFORCE differentiates), the same values as T steps from h_0.
+    """
+
+    reads: str
+    num_act: int
+
+    def init_hidden(self, batch_size, device=None):
+        raise NotImplementedError
+
+    def rollout_step(self):
+        raise NotImplementedError
+
+    def sequence_logits(self, states):
+        raise NotImplementedError
+
+
+class Agent(PolicyAgent):
     """Maps a box embedding (and the previous hidden state) to action logits.
 
     With `hidden_size` H: `h_t = relu(i2h(e_t) + h2h(h_{t-1}))`, `logits = fc(h_t)`,
@@ -130,7 +157,25 @@ class ReluRecurrence(torch.autograd.Function):
         return grad_pre, grad_weight, grad_pre.sum(dim=(0, 1))
 
 
-class RoIAgent(nn.Module):
+def gumbel_noise(shape, device, generator=None):
+    """Standard Gumbel draws -log(E), E ~ Exponential(1), float32."""
+    return torch.empty(shape, device=device).exponential_(generator=generator).log_().neg_()
+
+
+def sample_actions(logits, generator=None, noise=None):
+    """Samples one action per row from softmax(logits) -> (N,) int64, with no host sync.
+
+    argmax(logits + G) with G standard Gumbel noise is a draw from softmax(logits) (the Gumbel-max
+    trick), so this has the distribution of `Categorical(logits=logits).sample()`; unlike
+    `torch.multinomial` it neither syncs nor fails on NaN logits (the training loop reports those as
+    a non-finite loss). `noise` (N, A) may be drawn in advance with `gumbel_noise`.
+    """
+    if noise is None:
+        noise = gumbel_noise(logits.shape, logits.device, generator)
+    return (logits + noise).argmax(dim=-1)
+
+
+class RoIAgent(PolicyAgent):
     """The successor's recurrent agent: it reads the pooled RoI feature (N, C, p, p) of its window.
 
     `x = flatten(relu(conv(feature)))` (a 1x1 convolution C -> 32), `h_t = relu(i2h(x_t) + h2h(h_{t-1}))`
@@ -164,7 +209,7 @@ class RoIAgent(nn.Module):
         return h, self.fc(h)
 
     def rollout_step(self):
-        """`step` as a function (state, h) -> (h, logits), as `utils.localization.agents.PolicyAgent` asks."""
+        """`step` as a function (state, h) -> (h, logits), as `PolicyAgent` asks."""
         return self.step
 
     def sequence_logits(self, roi_features):

@@ -75,7 +75,7 @@ def test_relu_recurrence_gradcheck():
 
 
 def test_sample_actions_is_seeded_and_nan_safe():
-    from utils.localization.agents import sample_actions
+    from models.agent import sample_actions
 
     logits = torch.randn(50, 10)
     first = sample_actions(logits, torch.Generator().manual_seed(1))

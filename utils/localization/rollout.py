@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from models.agent import EMBEDDING, ROI_FEATURE, gumbel_noise, sample_actions
 from utils.localization.actions import Actor
-from utils.localization.agents import EMBEDDING, ROI_FEATURE, gumbel_noise, sample_actions
 from utils.localization.boxes import box_iou_pairs
 from utils.run.speed import Precision
 
@@ -62,7 +62,7 @@ def maybe_normalize(embeddings, norm):
 def rollout(net, agent, features, config, policy="sample", generator=None):
     """Runs the agent for `config.seq_len` steps from the whole image, all images at once.
 
-    net: the 2021 `Net` or the successor's `RoIEncoder`; agent: a `PolicyAgent` (utils/localization/agents.py),
+    net: the 2021 `Net` or the successor's `RoIEncoder`; agent: a `models.agent.PolicyAgent`,
     which declares what it reads of each box; features: the net's backbone map (a random policy only reads N and the device from it);
     config: a RolloutConfig; policy: "sample" (softmax sampling, the original's training and
     testing), "greedy" (argmax) or "random" (uniform over `config.num_act` actions; needs no agent
