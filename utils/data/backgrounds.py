@@ -8,7 +8,8 @@ passed in. Only the patch rejection retries are Python loops (over the canvases 
 
 import numpy as np
 
-from utils.data.clutter import IMAGE_SIZE, DIGIT_SIDE, make_cluttered, place_digits
+from utils.data.clutter import IMAGE_SIZE, make_cluttered, place_digits
+from utils.data.mnist import DIGIT_SIDE
 from utils.errors import PatchDoesNotFit
 
 BACKGROUNDS = ("clean", "clutter", "patch", "gaussian_noise", "impulse_noise")
@@ -70,7 +71,8 @@ def draw_patch_squares(labels, rng, canvas=IMAGE_SIZE):
         pending = pending[boxes_overlap(patch_boxes, digit_boxes[pending])]
         if len(pending) == 0:
             return squares
-    raise PatchDoesNotFit(f"no patch spot off the digit found in {MAX_PATCH_TRIES} tries for {len(pending)} canvases")
+    # not expected on 84x84 canvases: a 19-pixel patch always fits beside the digit
+    raise PatchDoesNotFit(f"the patches do not fit: no patch spot off the digit found in {MAX_PATCH_TRIES} tries for {len(pending)} canvases")
 
 
 def add_patches(canvases, labels, rng, num_patches=NUM_PATCHES):

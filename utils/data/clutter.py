@@ -73,7 +73,8 @@ def find_empty_spots(canvases, rng, size):
         pending = pending[occupied]
         if len(pending) == 0:
             return corners
-    raise ClutterDoesNotFit(f"no all-zero {size}x{size} region found in {MAX_LOCATION_TRIES} tries for {len(pending)} canvases")
+    raise ClutterDoesNotFit(f"the clutter does not fit: no all-zero {size}x{size} region found in {MAX_LOCATION_TRIES} tries "
+                            f"for {len(pending)} canvases; use a smaller --num_clutter or --clutter_size")
 
 
 def place_digits(digits, rng, canvas=IMAGE_SIZE):
