@@ -4,6 +4,7 @@ Used by `tools/run_seeds.py` (one recipe over several seeds, sequential or one l
 `tools/sweep_run.py` (one wandb sweep run).
 """
 
+import ast
 import datetime
 import json
 import os
@@ -32,13 +33,24 @@ def last_flag_value(args, flag):
 
 
 def program_savename(program):
-    """The run folder name a training script (`DEFAULT_SAVENAME`) or a recipe (`--savename X`) uses, or None."""
+    """The run folder name a program uses by default, or None: a training script's module-level
+    `DEFAULT_SAVENAME = "..."` (read from its syntax tree; the script is neither imported nor run), or
+    the `--savename X` on a recipe's command line (./pretrain.sh)."""
     try:
         with open(program) as stream:
             text = stream.read()
     except (OSError, UnicodeDecodeError):
         return None
-    found = re.findall(r"^DEFAULT_SAVENAME = ['\"](.+)['\"]", text, re.M) or re.findall(r"--savename[ =]+['\"]?([\w.\-/]+)", text)
+    if program.endswith(".py"):
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            return None
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name) and target.id == "DEFAULT_SAVENAME" for target in node.targets):
+                return node.value.value if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str) else None
+        return None
+    found = re.findall(r"--savename[ =]+['\"]?([\w.\-/]+)", text)
     return found[-1] if found else None
 
 
