@@ -1,4 +1,4 @@
-"""Generate fixed-size cluttered MNIST (docs/method.md §1).
+"""Generate fixed-size cluttered MNIST (docs/method.md §1; the successor's backgrounds §10.1).
 
 Writes <datapath>/<split>/moreclutter/<d>_moreclutter_{data,label}.npy: images (N, 84, 84) and labels
 (N, 4) [x, y, 28, 28], plus <datapath>/<split>/provenance.json. With --bg_name KIND, the digit on one of
@@ -53,7 +53,7 @@ def get_parser():
         choices=BACKGROUNDS,
         metavar="KIND",
         help=f"background kind, one of {', '.join(BACKGROUNDS)}, written to <datapath>/<split>/<KIND>/ as uint8 "
-        "images and float64 labels (docs/method.md §1); not given: the 2021 cluttered data in moreclutter/ (default: none)",
+        "images and float64 labels (docs/method.md §10.1); not given: the 2021 cluttered data in moreclutter/ (default: none)",
     )
     parser.add_argument(
         "--num_clutter",

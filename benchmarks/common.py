@@ -3,7 +3,7 @@ bench_pretrain.py and bench_joint.py, their batch loader, and the plain-Python p
 docs/method.md §5 that bench_actor.py and bench_joint.py time against the vectorised Actor.
 
 The scripts put the repo root and this folder on sys.path and import from here; this module only
-needs torch (and utils.data.datasets, imported lazily, when a batch of cluttered MNIST is loaded).
+needs torch and a few constants and the dataset of utils/.
 """
 
 import collections
@@ -16,9 +16,9 @@ import time
 import torch
 
 from utils.data.clutter import IMAGE_SIZE  # noqa: E402,F401 (the scripts put the repo root on sys.path first)
+from utils.data.datasets import ClutteredMNIST  # noqa: E402
 from utils.data.mnist import DIGIT_SIDE  # noqa: E402,F401
 from utils.localization.actions import STEP_FACTOR  # noqa: E402,F401
-
 
 # ---- timing -------------------------------------------------------------------------------------
 
@@ -139,8 +139,6 @@ def load_batch(args, device, generator):
     """(images (N, 1, 84, 84), targets (N, 4)) on `device` and a line naming their source."""
     if args.data == "mnist":
         try:
-            from utils.data.datasets import ClutteredMNIST
-
             dataset = ClutteredMNIST(args.datapath, args.digit, "train")
             index = torch.randint(len(dataset), (args.batch_size,), generator=generator)  # with replacement
             images, targets = dataset[index]
@@ -188,7 +186,7 @@ def print_table(records, batch_size, unit, share, phase_keys):
 
 
 def python_iou(a, b):
-    """IoU of two [x1, y1, x2, y2] lists, area (x2 - x1) * (y2 - y1) (the notation of docs/method.md, no +1)."""
+    """IoU of two [x1, y1, x2, y2] lists, area (x2 - x1) * (y2 - y1) (the notation of docs/method.md §2, no +1)."""
     inter_w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     inter_h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = inter_w * inter_h

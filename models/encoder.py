@@ -1,4 +1,4 @@
-"""RoI encoder of the successor method (docs/method.md, "Successor: encoder"): a small conv encoder,
+"""RoI encoder of the successor method (docs/method.md §10.5): a small conv encoder,
 RoIAlign/RoIPool to a p x p RoI feature (the agent's state), a projection head to the embedding
 (the ordinal loss and the reward) and a decoder that reconstructs the image from the encoder map."""
 

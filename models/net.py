@@ -1,4 +1,4 @@
-"""RoI embedding net (docs/method.md, "Embedding net"): a small conv backbone, RoIAlign/RoIPool, an MLP head to 512-d."""
+"""RoI embedding net (docs/method.md §3): a small conv backbone, RoIAlign/RoIPool, an MLP head to 512-d."""
 
 import torch
 import torch.nn as nn

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Successor method, experiment P: pretrain the RoI encoder on 50 images of digit 3 on gray patches,
-# with the published flags (docs/method.md, "Successor"). Environment: DATA (data folder made by
+# with the published flags (docs/method.md §10). Environment: DATA (data folder made by
 # `clutter_mnist_scale.py --bg_name patch`), RESULTS (run root), SEED, and any extra flags as arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,4 @@
-"""The successor's actor (``Actor(..., inclusive=True)``, docs/method.md) against a plain per-window
+"""The successor's actor (``Actor(..., inclusive=True)``, docs/method.md §10.7) against a plain per-window
 reference written from its rules, on the table-lookup and the arithmetic paths."""
 
 import functools
@@ -16,7 +16,7 @@ reference_takeaction_inclusive = functools.partial(reference_takeaction, inclusi
 
 
 START = [0, 0, IMAGE_SIZE - 1, IMAGE_SIZE - 1]
-# The successor's examples (docs/method.md): five times one action from [0, 0, 83, 83].
+# The successor's examples (docs/method.md §10.7): five times one action from [0, 0, 83, 83].
 EXAMPLES = {
     0: [[0, 0, 66, 66], [0, 0, 52, 52], [0, 0, 41, 41], [0, 0, 32, 32], [0, 0, 27, 27]],
     4: [[8, 8, 74, 74], [14, 14, 67, 67], [19, 19, 61, 61], [23, 23, 56, 56], [26, 26, 53, 53]],

@@ -1,4 +1,4 @@
-"""Tests for the five background kinds (docs/method.md §1): utils/data/backgrounds.py and `clutter_mnist_scale.py --bg_name`."""
+"""Tests for the five background kinds (docs/method.md §10.1): utils/data/backgrounds.py and `clutter_mnist_scale.py --bg_name`."""
 
 import json
 import math

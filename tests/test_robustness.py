@@ -264,6 +264,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_data
     assert sorted(os.listdir(tmp_path)) == ["cluttermnist_pretrain", "data"]
 
 
+def test_sampler_failure_stops_with_one_line(synthetic_data, tmp_path, capsys, monkeypatch):
+    """A box the ordinal sampler cannot draw (SamplerError, a UserError) ends the run in one line, exit 1."""
+    import utils.method2021.epochs as epochs
+
+    real_draw = epochs.draw_ordinal_boxes
+
+    def failing_draw(gt, num=2, generator=None):  # as if a box of every batch found no candidate
+        boxes, ious, _ = real_draw(gt, num, generator)
+        return boxes, ious, torch.ones((), dtype=torch.bool)
+
+    monkeypatch.setattr(epochs, "draw_ordinal_boxes", failing_draw)
+    code, err = run_main(PRETRAIN, ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--epochs", "1", *FAST], capsys)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("error: the ordinal box sampler found no box") and "Traceback" not in err
+
+
 def test_diverging_agent_stops_with_one_line(synthetic_data, tmp_path, capsys):
     """SGD at --lr_ag 1e30 drives the agent's logits to inf/NaN: the run stops at the non-finite check (the
     sampler neither syncs nor raises on NaN logits), never with a traceback from inside torch."""

@@ -1,4 +1,4 @@
-"""Sample grid of the five background kinds (docs/method.md §1): one row per kind, the first --count images.
+"""Sample grid of the five background kinds (docs/method.md §10.1): one row per kind, the first --count images.
 
     python clutter_mnist_scale.py --bg_name patch --digits 3 --splits test   # once per kind
     python tools/background_grid.py --digit 3 --split test --out docs/backgrounds.png

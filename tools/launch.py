@@ -16,6 +16,7 @@ import threading
 import time
 
 from utils.errors import LaunchError
+from utils.run.files import write_atomically
 
 LAUNCH_FILE = "launch.json"
 
@@ -94,8 +95,6 @@ def record_launch(run_dir, command, seed, device, start, wall_s, exit_code):
             record = {"sessions": []}
     record.update(command=command, seed=seed, device=device)
     record.setdefault("sessions", []).append({"start": start, "wall_s": round(wall_s, 3), "exit_code": exit_code})
-    from utils.run.files import write_atomically
-
     write_atomically(path, lambda stream: stream.write(json.dumps(record, indent=1).encode()))
     return path
 

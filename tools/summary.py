@@ -13,7 +13,8 @@ import math
 import os
 import re
 
-from utils.errors import SummaryError
+from utils.errors import CheckpointError, SummaryError
+from utils.run.checkpoints import load_checkpoint
 
 # kind -> (selection metric without its split prefix, best checkpoint file)
 KINDS = {"pretrain": ("Ord Acc Inst", "best.pth.tar"), "joint": ("Loc Acc", "best_net.pth.tar")}
@@ -61,9 +62,6 @@ def checkpoint_epoch(path):
     """The epoch stored in a best checkpoint, or None when it is missing or unreadable."""
     if not os.path.isfile(path):
         return None
-    from utils.errors import CheckpointError
-    from utils.run.checkpoints import load_checkpoint
-
     try:
         return int(load_checkpoint(path, required=("epoch",))["epoch"])
     except (CheckpointError, TypeError, ValueError):

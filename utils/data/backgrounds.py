@@ -1,4 +1,4 @@
-"""Digits on the successor method's five backgrounds (docs/method.md §1), vectorised over the batch.
+"""Digits on the successor method's five backgrounds (docs/method.md §10.1), vectorised over the batch.
 
 Every kind starts like the 2021 data: the 28x28 digit at a uniform x, y in [0, 56] of an 84x84 zero
 canvas, label ``[x, y, 28, 28]``; the background is drawn afterwards, so it may cover the digit
@@ -41,7 +41,7 @@ def check_digits(digits):
 
 
 def boxes_overlap(patch_boxes, digit_boxes):
-    """True where IoU > 0, with areas without +1 (docs/method.md's IoU).
+    """True where IoU > 0, with areas without +1 (the IoU of docs/method.md §2).
 
     Both (N, 4) int, ``[x1, y1, x2, y2]`` x2 inclusive. The union is never zero here, so IoU > 0 exactly
     when both intersection sides ``min(x2) - max(x1)`` are positive: a patch may share one edge row or
@@ -121,7 +121,7 @@ def add_impulse_noise(canvases, rng, amount=IMPULSE_AMOUNT):
 
 
 def make_background_images(bg, digits, rng, clutter_source=None):
-    """One digit's images on background ``bg`` (one of BACKGROUNDS), docs/method.md §1.
+    """One digit's images on background ``bg`` (one of BACKGROUNDS), docs/method.md §10.1.
 
     digits: (N, 28, 28) uint8; clutter_source: (M, 28, 28) uint8, all images of the split (needed for
     ``clutter`` only); rng: np.random.Generator. Returns images (N, 84, 84) uint8 and labels (N, 4) float64

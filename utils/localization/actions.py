@@ -1,12 +1,12 @@
-"""Box actions of the localisation agent (docs/method.md, "Actions"), vectorised over the batch.
+"""Box actions of the localisation agent (docs/method.md §5), vectorised over the batch.
 
 An :class:`Actor` holds one integer window ``[x1, y1, x2, y2]`` per image and applies one action per
 image per step. The arithmetic reproduces the original per-window Python code bit for bit: updates
-are computed in float64 (IEEE double, like Python floats), in the order the action table of docs/method.md writes them,
+are computed in float64 (IEEE double, like Python floats), in the order the action table of docs/method.md §5 writes them,
 and every changed coordinate is truncated toward zero, like ``int(x)`` in Python.
 
 Two variants share the code: the 2021 actor (default) and the successor's (``inclusive=True``,
-docs/method.md), which measures sides inclusively. With sides bw, bh of the window before the action::
+docs/method.md §10.7), which measures sides inclusively. With sides bw, bh of the window before the action::
 
                  2021 (default)                          inclusive=True
     sides        bw = x2 - x1, bh = y2 - y1              bw = x2 - x1 + 1, bh = y2 - y1 + 1
@@ -60,7 +60,7 @@ ACTION_NAMES = [
     "move down",
 ]
 
-# What each action does to each axis, straight from the action table of docs/method.md: row = action id, columns = (x, y).
+# What each action does to each axis, straight from the action table of docs/method.md §5: row = action id, columns = (x, y).
 # "low" is x1 / y1, "high" is x2 / y2; "back" moves towards 0 (left, up), "forward" towards W (right, down).
 _KEEP, _SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE, _MOVE_BACK, _MOVE_FORWARD = range(6)
 _AXIS_UPDATES = (

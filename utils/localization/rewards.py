@@ -1,4 +1,4 @@
-"""Rewards and the REINFORCE loss (docs/method.md, "Rewards and policy gradient")."""
+"""Rewards and the REINFORCE loss (docs/method.md §6)."""
 
 import functools
 

@@ -108,7 +108,7 @@ def joint_epoch(net, agent, loader, device, generator, config, epoch, optimizers
 
     config: a JointConfig; `policy` "greedy" evaluates with argmax actions (see `rollout`).
     Returns (metrics, extras); extras holds `pair_ious` (all sampled pairs' IoUs, for the IoU
-    Distribution histogram) and `final_ious` (N,) of the epoch. Metric meanings (docs/method.md):
+    Distribution histogram) and `final_ious` (N,) of the epoch. Metric meanings (docs/method.md §8):
     `Pol Loss` the policy term, `Pol+Ent Loss` the agent's whole loss, `Ent Loss` the entropy
     (each summed over images and steps, averaged over batches); `Rewards` the mean step reward
     averaged over batches, `Episode Return` the summed reward per image.

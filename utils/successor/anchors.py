@@ -1,5 +1,5 @@
 """Anchor boxes and the binned ordinal pair sampler of the successor's encoder pretraining
-(docs/method.md, "Successor: anchors"), vectorised over the batch on the device."""
+(docs/method.md §10.3), vectorised over the batch on the device."""
 
 import functools
 

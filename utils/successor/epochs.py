@@ -1,4 +1,4 @@
-"""Epochs of the successor method (docs/method.md, "Successor"): ordinal encoder pretraining with
+"""Epochs of the successor method (docs/method.md §10.6, §10.9, §10.10): ordinal encoder pretraining with
 prototypes and reconstruction, and agent training / test-time adaptation with the prototype reward.
 Like utils/method2021/epochs.py, metric sums stay on the device and are read every `log_interval` batches."""
 

@@ -1,4 +1,4 @@
-"""Groups of K images and their prototypes (docs/method.md, "Successor: groups and prototypes").
+"""Groups of K images and their prototypes (docs/method.md §10.4).
 
 A batch is cut to a multiple of K and split into G = B // K consecutive groups; a group's
 prototype is the mean embedding of its K ground-truth boxes. `--train_mode` decides which
