@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, in under 9 minutes on one H100/H200: builds cluttered MNIST from the MNIST idx files,
 # runs both published schedules (flags unchanged) and the cross-digit evaluation, the benchmarks
-# (ms per step on CUDA, ops per step) and the test suite, and writes at most 8 result files to OUT:
+# (ms per step on CUDA, ops per step) and the fast tests with the CUDA tests (`-m "not slow or cuda"`; the
+# whole-script runs of tests/e2e/ are the CPU suite's), and writes at most 8 result files to OUT:
 #   summary.txt pretrain.log joint.log eval.log cross_digit.md trajectories.png bench.log tests.log
 # Usage: benchmarks/gpu_check.sh MNIST_ROOT [OUT]   (MNIST_ROOT holds MNIST/raw/*-ubyte[.gz])
 # Environment: PYTHON (default .venv/bin/python when present, else python3), WORK (scratch folder).
@@ -54,6 +55,6 @@ stage "count_ops" 60 "$BENCH" "$PY" benchmarks/count_ops.py --device cuda --data
 grep -E "ratio|^project|^original|top-level" "$BENCH" >> "$SUMMARY"
 
 XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
-stage "test suite" 170 "$OUT/tests.log" "$PY" -m pytest -q -p no:cacheprovider $XDIST tests
+stage "fast and CUDA tests" 170 "$OUT/tests.log" "$PY" -m pytest -q -p no:cacheprovider $XDIST -m "not slow or cuda" tests
 tail -n 3 "$OUT/tests.log" >> "$SUMMARY"
 note "done in ${SECONDS} s; results in $OUT"
