@@ -17,7 +17,7 @@ from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpo
 from utils.run.context import RunContext
 from utils.run.entry import script_main
 from utils.run.files import file_sha256
-from utils.run.logging import format_metrics, warn
+from utils.run.logging import EpochLine, format_metrics, warn
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
@@ -26,6 +26,8 @@ from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
 DEFAULT_SAVENAME = "adapt_mnist"
+# the figures of the line printed per epoch (every figure with --log_all 1)
+EPOCH_LINE = EpochLine("CorLoc", train="Train Loc Acc", test="Test Loc Acc", loss="Train Pol Loss")
 SELECTION = "Test Loc Acc"  # best-on-test: an oracle figure (it reads target labels), reported as such
 LABEL_FREE = "label_free"  # the checkpoint of the epoch with the highest mean training reward
 
@@ -117,7 +119,7 @@ def adapt(ctx, encoder, agent, config, prototype, encoder_path):
 
     policy = CheckpointPolicy(selection=SELECTION, last=LAST_AT_END, patience=args.patience)
     return fit(ctx, run_epoch, policy, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler}, save_best=save("best"),
-               save_last=save("last"), after_epoch=keep_label_free).last_epoch
+               save_last=save("last"), line=EPOCH_LINE, after_epoch=keep_label_free).last_epoch
 
 
 def after(ctx, encoder, agent, config, prototype):

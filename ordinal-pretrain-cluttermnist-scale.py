@@ -19,11 +19,13 @@ from utils.plots import distance_scatter, embedding_projection
 from utils.run.checkpoints import load_weights, model_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
-from utils.run.logging import format_metrics
+from utils.run.logging import EpochLine, format_metrics
 from utils.run.loop import LAST_EVERY_EPOCH, CheckpointPolicy, fit, make_optimizer
 from utils.run.speed import compile_models
 
 DEFAULT_SAVENAME = "cluttermnist_pretrain"
+# the figures of the line printed per epoch (every figure with --log_all 1)
+EPOCH_LINE = EpochLine("Ord Acc Inst", train="Train Ord Acc Inst", test="Test Ord Acc Inst", loss="Train Total Loss")
 
 
 def evaluate_only(ctx, net, config):
@@ -76,7 +78,7 @@ def train(ctx, net, config):
         return lambda epoch, metrics: save_checkpoint(model_checkpoint(epoch, net, metrics[policy.selection]), path)
 
     return fit(ctx, lambda epoch, final: run_epoch(ctx, net, config, optimizer, epoch), policy, {"net": net}, {"net": optimizer},
-               {"net": scheduler}, save_best=save("best"), save_last=save("last")).metrics
+               {"net": scheduler}, save_best=save("best"), save_last=save("last"), line=EPOCH_LINE).metrics
 
 
 def run(args, run_dir):

@@ -15,6 +15,7 @@ from utils.plots import reconstruction_figure
 from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
+from utils.run.logging import EpochLine
 from utils.run.loop import LAST_UNLESS_STOPPING, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.config import EncoderConfig
 from utils.successor.data import build_prototype_loaders, other_digit_test_loaders, record_subset
@@ -22,6 +23,8 @@ from utils.successor.epochs import encoder_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
 DEFAULT_SAVENAME = "pretrain_mnist_ae"
+# the figures of the line printed per epoch (every figure with --log_all 1)
+EPOCH_LINE = EpochLine("Ord Acc Proto", train="Train Ord Acc Proto", test="Test Ord Acc Proto", loss="Train Total Loss")
 ACC_KEYS = {"acc_inst": "Inst", "acc_proto": "Proto", "acc_inst_other": "Inst Other", "acc_proto_other": "Proto Other"}
 SELECTION = "Test Ord Acc Proto"
 
@@ -49,7 +52,7 @@ def train(ctx, encoder, config):
     save = lambda kind: lambda epoch, metrics: save_checkpoint(encoder_checkpoint(epoch, encoder, metrics, args),
                                                                os.path.join(run_dir, f"{kind}.pth.tar"))
     return fit(ctx, lambda epoch, final: run_epoch(ctx, encoder, config, optimizer, epoch), policy, {"encoder": encoder},
-               {"encoder": optimizer}, {"encoder": scheduler}, save_best=save("best"), save_last=save("last")).last_epoch
+               {"encoder": optimizer}, {"encoder": scheduler}, save_best=save("best"), save_last=save("last"), line=EPOCH_LINE).last_epoch
 
 
 def generalisation(ctx, encoder, config):

@@ -22,11 +22,13 @@ from utils.plots import iou_histogram, trajectory_figure
 from utils.run.checkpoints import load_weights, model_checkpoint, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
-from utils.run.logging import Histogram, format_metrics
+from utils.run.logging import EpochLine, Histogram, format_metrics
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, current_lr, fit, make_optimizer
 from utils.run.speed import compile_models
 
 DEFAULT_SAVENAME = "cluttermnist_joint"
+# the figures of the line printed per epoch (every figure with --log_all 1)
+EPOCH_LINE = EpochLine("CorLoc", train="Train Loc Acc", test="Test Loc Acc", loss="Train Pol Loss")
 CHECKPOINTS = {"net": "{kind}_net.pth.tar", "agent": "{kind}_agent.pth.tar"}
 
 
@@ -122,7 +124,7 @@ def train(ctx, net, agent, config):
         return run_epoch(ctx, net, agent, config, optimizers, epoch, figure=final)
 
     return fit(ctx, run_epoch_of_fit, policy, {"net": net, "agent": agent}, optimizers, schedulers, save_best=save("best"),
-               save_last=save("last"), learning_rates=learning_rates).metrics
+               save_last=save("last"), line=EPOCH_LINE, learning_rates=learning_rates).metrics
 
 
 def cross_digit_table(ctx, net, agent):

@@ -15,6 +15,7 @@ from utils.localization.rollout import corloc
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
+from utils.run.logging import EpochLine
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
@@ -23,6 +24,8 @@ from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
 DEFAULT_SAVENAME = "agent_mnist_ae"
+# the figures of the line printed per epoch (every figure with --log_all 1)
+EPOCH_LINE = EpochLine("CorLoc", train="Train Loc Acc", test="Test Loc Acc", loss="Train Pol Loss")
 SELECTION = "Test Loc Acc"
 
 
@@ -70,7 +73,7 @@ def train(ctx, encoder, agent, config, encoder_path):
 
     policy = CheckpointPolicy(selection=SELECTION, last=LAST_AT_END, patience=args.patience)  # the original writes last.pth.tar once
     return fit(ctx, run_epoch, policy, {"agent": agent}, {"agent": optimizer}, {"agent": scheduler}, save_best=save("best"),
-               save_last=save("last")).last_epoch
+               save_last=save("last"), line=EPOCH_LINE).last_epoch
 
 
 def run(args, run_dir):

@@ -6,13 +6,16 @@ import numpy as np
 from utils.data.datasets import ClutteredMNIST
 from utils.errors import DataError
 
+# mixed into the seeds of the few-shot subsets and support sets, so they draw apart from every other --seed stream
+SUBSET_SEED_SALT = 0x5A3E
+
 
 def subset_indices(count, size, seed, digit):
     """The first `size` items of a permutation of range(count) drawn from (seed, digit) alone, so
     every background kind, pretraining and agent training use the same MNIST digits."""
     if size > count:
         raise DataError(f"--sample_size {size} is larger than the {count} training images of digit {digit}")
-    order = np.random.default_rng(np.random.SeedSequence([seed, digit, 0x5A3E])).permutation(count)
+    order = np.random.default_rng(np.random.SeedSequence([seed, digit, SUBSET_SEED_SALT])).permutation(count)
     return np.sort(order[:size])
 
 

@@ -24,6 +24,9 @@ def add_run_flags(group, default_datapath):
         help="1: replace the run in <saveroot>/<savename>; the old run is moved to <savename>.old-<timestamp> "
              "(0: refuse to start in a folder that holds a run)")
     add("--max_batches", type=int, default=0, help="stop each epoch after this many batches (0: all; smoke runs)")
+    add("--log_all", type=int, default=0, choices=[0, 1],
+        help="1: print every figure of an epoch on its line (0: the selection metric, the main figures, loss, lr, time; "
+             "every figure always goes to metrics.jsonl and wandb)")
 
 
 def add_speed_flags(parser):

@@ -5,6 +5,7 @@ import math
 import netrc
 import os
 import sys
+from dataclasses import dataclass
 
 from utils.run.files import append_line, write_atomically
 
@@ -152,4 +153,64 @@ def format_metrics(metrics):
     for name, value in metrics.items():
         if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
             parts.append(f"{name} {value:.4g}" if abs(value) < 1e-2 or "loss" in name.lower() else f"{name} {value:.2f}")
+    return " | ".join(parts)
+
+
+def read_records(metrics_path):
+    """The readable records of a metrics.jsonl file, in order (dicts with a numeric `epoch`)."""
+    records = []
+    try:
+        with open(metrics_path, "rb") as stream:
+            lines = stream.read().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return records
+    for line in lines:
+        if record_epoch(line) is not None:
+            records.append(json.loads(line))
+    return records
+
+
+@dataclass(frozen=True)
+class EpochLine:
+    """What a script's one line per epoch shows besides the epoch, its selection metric, the learning
+    rate and the time: the main figure on the training and test splits (`train`, `test`, shown as
+    `label`) and the main `loss`. `--log_all 1` prints every figure instead."""
+
+    label: str
+    train: str
+    test: str
+    loss: str
+
+
+def duration(seconds):
+    """'42 s', '3m 05s', '2h 14m'."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def number(value):
+    """A figure in at most 10 characters: 93.41, 0.1234, 0.001234, -1.317e+04; '-' when missing."""
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if magnitude < 1e-2 or magnitude >= 1e4:
+        return f"{value:.4g}"
+    return f"{value:.2f}" if magnitude >= 1 else f"{value:.4f}"
+
+
+def epoch_line(epoch, epochs, metrics, selection, improved, line, seconds, eta_seconds):
+    """The epoch's line (about 100-140 characters): epoch, the selection metric and whether it is a new
+    best, the main figure on train and test, the main loss, the learning rate, the epoch's wall time
+    and the time the remaining epochs would take."""
+    parts = [f"epoch {epoch:>{len(str(epochs - 1))}} of {epochs}",
+             f"{selection} {number(metrics.get(selection))}{' best' if improved else ''}",
+             f"{line.label} train {number(metrics.get(line.train))} test {number(metrics.get(line.test))}",
+             f"loss {number(metrics.get(line.loss))}", f"lr {metrics.get('learning rate', float('nan')):.3g}",
+             f"{seconds:.1f} s", f"ETA {duration(eta_seconds)}"]
     return " | ".join(parts)

@@ -8,6 +8,7 @@ writes the resume state, so a run killed at any moment continues with --resume 1
 
 import collections
 import os
+import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from utils.errors import NonFiniteLoss
 from utils.run.files import write_json
-from utils.run.logging import format_metrics
+from utils.run.logging import EpochLine, epoch_line, format_metrics
 from utils.run.resume import apply_resume, save_resume
 
 
@@ -185,14 +186,15 @@ def first_learning_rate(optimizers):
     return {"learning rate": current_lr(next(opt for opt in optimizers.values() if opt is not None))}
 
 
-def fit(ctx, run_epoch: Callable, policy: CheckpointPolicy, modules, optimizers, schedulers, save_best, save_last,
+def fit(ctx, run_epoch: Callable, policy: CheckpointPolicy, modules, optimizers, schedulers, save_best, save_last, line: EpochLine,
         after_epoch=None, learning_rates=first_learning_rate):
     """Runs epochs `start..--epochs-1` (start > 0 when resuming): `run_epoch(epoch, final)` -> metrics,
     where `final` says the epoch may be the run's last (the last of --epochs, or one after which the run
     stops unless it improves); the schedulers step after each epoch; `learning_rates(optimizers)` (read
     before they step) is added to the metrics, which are logged. `save_best(epoch, metrics)` on a
     strictly better `policy.selection`, `save_last(epoch, metrics)` as `policy.last` says and
-    `after_epoch(epoch, metrics)` after every epoch but the one that stops the run; then the resume state.
+    `after_epoch(epoch, metrics)` after every epoch but the one that stops the run; then the resume state,
+    and one line: `line`'s figures (every figure with --log_all 1).
     """
     args, logger = ctx.args, ctx.logger
     start, progress = 0, {"best": float("-inf"), "epochs_without_gain": 0}
@@ -201,10 +203,11 @@ def fit(ctx, run_epoch: Callable, policy: CheckpointPolicy, modules, optimizers,
         progress.setdefault("epochs_without_gain", 0)
         print(f"resumed after epoch {start - 1} (best {policy.selection} {progress['best']:.2f})")
     logger.drop_epochs_from(start)
-    metrics, last_epoch = {}, None
+    metrics, last_epoch, started = {}, None, time.perf_counter()
     for epoch in range(start, args.epochs):
         if progress["epochs_without_gain"] > policy.patience:
             break
+        epoch_started = time.perf_counter()
         rates = learning_rates(optimizers)
         final = epoch == args.epochs - 1 or progress["epochs_without_gain"] == policy.patience
         metrics = run_epoch(epoch, final)
@@ -225,7 +228,12 @@ def fit(ctx, run_epoch: Callable, policy: CheckpointPolicy, modules, optimizers,
         if after_epoch is not None and not stopping:
             after_epoch(epoch, metrics)
         save_resume(ctx.run_dir, epoch, args, modules, optimizers, schedulers, ctx.generators, {**progress, "wandb_id": logger.run_id})
-        print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
+        if args.log_all:
+            print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
+        else:
+            now = time.perf_counter()
+            eta = (now - started) / (epoch + 1 - start) * (args.epochs - epoch - 1)
+            print(epoch_line(epoch, args.epochs, metrics, policy.selection, improved, line, now - epoch_started, eta), flush=True)
         last_epoch = epoch
         if stopping:
             print(f"early stop: no gain in {policy.selection} for {progress['epochs_without_gain']} epochs")

@@ -18,8 +18,8 @@ from utils.run.checkpoints import load_checkpoint, save_checkpoint
 RESUME_FILE = "resume.pth.tar"
 # run flags that may change between an interrupted run and its resumption: paths may move (the data is
 # compared by its fingerprint, utils/run/folder.py), what changes results may not; each script adds its own
-FREE_TO_CHANGE = {"resume", "epochs", "workers", "device", "wandb_mode", "log_interval", "evaluate", "overwrite", "datapath",
-                  "saveroot", "savename"}
+FREE_TO_CHANGE = {"resume", "epochs", "workers", "device", "wandb_mode", "log_interval", "log_all", "evaluate", "overwrite",
+                  "datapath", "saveroot", "savename"}
 
 
 def rng_state(generators):

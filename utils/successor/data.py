@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from utils.data.corrupted import CorruptedMNIST
+from utils.data.corrupted import SUBSET_SEED_SALT, CorruptedMNIST
 from utils.data.loaders import make_loader
 from utils.errors import DataError
 from utils.run.files import write_json
@@ -45,7 +45,7 @@ def support_indices(count, support_size, seed):
     """The support set: the first `support_size` items of a seeded permutation of the target train split."""
     if support_size > count:
         raise DataError(f"--support_size {support_size} is larger than the {count} target training images")
-    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + 0x5A3E))
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + SUBSET_SEED_SALT))
     return order[:support_size].sort().values
 
 
