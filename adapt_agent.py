@@ -9,10 +9,12 @@ if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads
 
 import os
 
+import numpy as np
 import torch
 
 from utils.errors import CheckpointError
 from utils.localization.rollout import corloc, rollout, whole_image_ious
+from utils.plots import draw_run_curves, trajectory_figure, trajectory_gif
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
@@ -137,6 +139,29 @@ def after(ctx, encoder, agent, config, prototype):
     return summary
 
 
+def visualize(ctx, encoder, agents, config):
+    """Trajectories of the first --visualize target test images before and after adaptation (the
+    `last` agent), side by side: a PNG (before and after rows per image) and a GIF of T + 1 frames.
+    Both rollouts draw the same freshly seeded noise, so no figure of the run moves."""
+    test_set = ctx.loaders["test"].dataset
+    count = min(ctx.args.visualize, len(test_set))
+    images, targets = test_set[list(range(count))]
+    with torch.no_grad(), config.rollout.precision.autocast(ctx.device):
+        features = encoder.features(images.to(ctx.device))
+    episodes = [rollout(encoder, agent.eval(), features, config.rollout, "sample", ctx.fresh_generator("summary")) for agent in agents]
+    pictures = test_set.images[:count].numpy()
+    boxes, actions = (torch.cat([getattr(e, name).cpu() for e in episodes]) for name in ("boxes", "actions"))
+    title = f"{ctx.args.bg_name} digit {ctx.args.digit}"
+    both = (np.concatenate([pictures, pictures]), boxes, actions, torch.cat([targets, targets]))  # before rows, then after rows
+    interleaved = [row for image in range(count) for row in (image, count + image)]  # each image's before row above its after row
+    path = trajectory_figure(*[x[interleaved] for x in both], os.path.join(ctx.run_dir, "trajectories.png"),
+                             f"{title}: each image before (upper row) and after adaptation (lower row)")
+    animation = trajectory_gif(*both, os.path.join(ctx.run_dir, "trajectories.gif"), f"{title}, before (top) / after (bottom)",
+                               columns=count, row_labels=["before", "after"])
+    print(f"trajectories of {count} target test images, before and after adaptation -> {path}, {animation}")
+    return path
+
+
 def run(args, run_dir):
     ctx = RunContext(args, run_dir, "adapt_agent", build_adaptation_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     encoder, agent, encoder_path = source_models(args, ctx.device)
@@ -144,6 +169,8 @@ def run(args, run_dir):
     try:
         prototype = support_prototype(ctx, encoder)
         summary = before(ctx, encoder, agent, config, prototype)
+        source = build_agent(args, ctx.device)
+        source.load_state_dict(agent.state_dict())  # the agent before adaptation, for --visualize
         last_epoch = None
         if not args.evaluate:
             last_epoch = adapt(ctx, encoder, agent, config, prototype, encoder_path)
@@ -152,8 +179,13 @@ def run(args, run_dir):
         if last_epoch is not None:
             summary.update(after(ctx, encoder, agent, config, prototype))
         summary["Test Images"], summary["Train Images"] = len(ctx.loaders["test"].dataset), len(ctx.loaders["train"].dataset)
-        return report_summary(ctx, summary, (last_epoch if last_epoch is not None else -1) + 1,
-                              "adaptation summary (Last = after the last epoch; Best = chosen on target test labels, an oracle)")
+        summary = report_summary(ctx, summary, (last_epoch if last_epoch is not None else -1) + 1,
+                                 "adaptation summary (Last = after the last epoch; Best = chosen on target test labels, an oracle)")
+        draw_run_curves(ctx.run_dir)
+        if args.visualize and last_epoch is not None:
+            load_weights(agent, os.path.join(run_dir, "last.pth.tar"), "agent")
+            visualize(ctx, encoder, (source, agent), config)
+        return summary
     finally:
         ctx.logger.finish()
 

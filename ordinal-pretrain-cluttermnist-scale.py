@@ -15,7 +15,7 @@ from utils.method2021.config import PretrainConfig
 from utils.method2021.epochs import pretrain_epoch
 from utils.method2021.evaluation import distance_vs_iou, spearman
 from utils.method2021.flags import FREE_FLAGS, SELECTION, parse_args
-from utils.plots import distance_scatter, embedding_projection
+from utils.plots import distance_scatter, draw_run_curves, embedding_projection
 from utils.run.checkpoints import load_weights, model_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
@@ -88,9 +88,9 @@ def run(args, run_dir):
         compile_models(net)
     config = PretrainConfig.from_args(args)
     try:
-        if args.evaluate:
-            return evaluate_only(ctx, net, config)
-        return train(ctx, net, config)
+        metrics = evaluate_only(ctx, net, config) if args.evaluate else train(ctx, net, config)
+        draw_run_curves(ctx.run_dir)
+        return metrics
     finally:
         ctx.logger.finish()
 

@@ -11,7 +11,7 @@ import os
 import torch
 
 from models import RoIEncoder
-from utils.plots import reconstruction_figure
+from utils.plots import draw_run_curves, reconstruction_figure
 from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
@@ -105,7 +105,9 @@ def run(args, run_dir):
         last_epoch = None if args.evaluate else train(ctx, encoder, config)
         if args.evaluate:
             last_epoch = load_checkpoint(os.path.join(run_dir, "last.pth.tar"))["epoch"]
-        return final_summary(ctx, encoder, config, (last_epoch or 0) + 1)
+        summary = final_summary(ctx, encoder, config, (last_epoch or 0) + 1)
+        draw_run_curves(ctx.run_dir)
+        return summary
     finally:
         ctx.logger.finish()
 

@@ -18,7 +18,7 @@ from utils.method2021.config import JointConfig, rollout_config
 from utils.method2021.epochs import joint_epoch
 from utils.method2021.evaluation import digit_row, write_table
 from utils.method2021.flags import FREE_FLAGS, SELECTION, parse_args
-from utils.plots import iou_histogram, trajectory_figure
+from utils.plots import draw_run_curves, iou_histogram, trajectory_figure, trajectory_gif
 from utils.run.checkpoints import load_weights, model_checkpoint, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
@@ -142,7 +142,7 @@ def cross_digit_table(ctx, net, agent):
 
 
 def visualize(ctx, net, agent, test_set):
-    """Draws the sampled trajectories of the first --visualize test images -> PNG path."""
+    """Draws the sampled trajectories of the first --visualize test images (PNG, and a GIF of T + 1 frames) -> PNG path."""
     args, run_dir, device = ctx.args, ctx.run_dir, ctx.device
     config = rollout_config(args)
     count = min(args.visualize, len(test_set))
@@ -154,9 +154,10 @@ def visualize(ctx, net, agent, test_set):
             features = net.features(images.to(device))
         episode = rollout(net, agent, features, config, "sample", ctx.generators["eval"])
     path = os.path.join(run_dir, "trajectories.png")
-    trajectory_figure(test_set.images[:count].numpy(), episode.boxes.cpu(), episode.actions.cpu(), targets, path,
-                      f"digit {args.digit}, test images 0..{count - 1}: agent (red), ground truth (green)")
-    print(f"trajectories of {count} test images -> {path}")
+    drawn = (test_set.images[:count].numpy(), episode.boxes.cpu(), episode.actions.cpu(), targets)
+    trajectory_figure(*drawn, path, f"digit {args.digit}, test images 0..{count - 1}: agent (red), ground truth (green)")
+    animation = trajectory_gif(*drawn, os.path.join(run_dir, "trajectories.gif"), f"digit {args.digit}")
+    print(f"trajectories of {count} test images -> {path}, {animation}")
     return path
 
 
@@ -186,9 +187,9 @@ def run(args, run_dir):
     net, agent = build_models(args, ctx.device)
     config = JointConfig.from_args(args)
     try:
-        if args.evaluate:
-            return evaluate_only(ctx, net, agent, config)
-        return train(ctx, net, agent, config)
+        metrics = evaluate_only(ctx, net, agent, config) if args.evaluate else train(ctx, net, agent, config)
+        draw_run_curves(ctx.run_dir)
+        return metrics
     finally:
         ctx.logger.finish()
 

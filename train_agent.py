@@ -12,6 +12,7 @@ import torch
 
 from utils.errors import DataError
 from utils.localization.rollout import corloc
+from utils.plots import draw_run_curves
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
@@ -90,7 +91,9 @@ def run(args, run_dir):
         last_epoch = None if args.evaluate else train(ctx, encoder, agent, config, encoder_path)
         if args.evaluate:
             last_epoch = load_checkpoint(os.path.join(run_dir, "best.pth.tar"))["epoch"]
-        return final_summary(ctx, encoder, agent, config, (last_epoch or 0) + 1)
+        summary = final_summary(ctx, encoder, agent, config, (last_epoch or 0) + 1)
+        draw_run_curves(ctx.run_dir)
+        return summary
     finally:
         ctx.logger.finish()
 

@@ -30,6 +30,11 @@ CROSS_DIGIT_COLUMNS = ("CorLoc sampled", "CorLoc greedy", "mean IoU sampled", "m
 
 
 
+def runs_parent(run_dirs):
+    """The folder that holds the run folders (their deepest common parent): where the tools write."""
+    return os.path.commonpath([os.path.dirname(os.path.abspath(d.rstrip(os.sep))) for d in run_dirs])
+
+
 def read_jsonl(path):
     records = []
     with open(path) as stream:

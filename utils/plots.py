@@ -1,10 +1,16 @@
 """Figures written as PNG files in the run folder (and logged to wandb as images)."""
 
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on training boxes
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from utils.run.folder import METRICS_FILE, read_owner  # noqa: E402
+from utils.run.logging import read_records  # noqa: E402
 
 
 def save_figure(figure, path):
@@ -100,3 +106,125 @@ def reconstruction_figure(images, reconstructions, path, title):
     axes[1, 0].set_title("reconstruction", fontsize=8, loc="left")
     figure.suptitle(title, fontsize=9)
     return save_figure(figure, path)
+
+
+PHASES = ("Train", "Val", "Test")
+
+
+def phase_free(name):
+    """'Test Loc Acc' -> 'Loc Acc' (a metric name without its split)."""
+    for phase in PHASES:
+        if name.startswith(phase + " "):
+            return name[len(phase) + 1:]
+    return name
+
+
+def training_records(records):
+    """The last record of each training epoch (those with `learning rate`), by epoch."""
+    by_epoch = {}
+    for record in records:
+        if "learning rate" in record:
+            by_epoch[int(record["epoch"])] = record
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+def series(records, name):
+    """(epochs, values) of a metric over the records that hold it as a number."""
+    points = [(record["epoch"], record[name]) for record in records if isinstance(record.get(name), (int, float))]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def curves_figure(records, selection, path, title):
+    """Learning curves of one run from its metrics.jsonl records: the selection metric on every split
+    with the chosen epoch (the first best) marked, each loss on every split, the learning rates; the
+    end-of-run figures "Before" (adaptation) as dashed lines. Returns (path, data), where data maps each
+    panel's title to {line label: (epochs, values)} as drawn, plus "chosen epoch"."""
+    epochs_records = training_records(records)
+    summaries = [record for record in records if "learning rate" not in record]
+    family = phase_free(selection)
+    names = sorted({name for record in epochs_records for name in record}, key=lambda n: (phase_free(n), n))
+    losses = sorted({phase_free(name) for name in names if name.endswith("Loss")})
+    panels = [(f"{family} (selection: {selection})", [f"{phase} {family}{greedy}" for greedy in ("", " Greedy") for phase in PHASES])]
+    panels += [(loss, [f"{phase} {loss}" for phase in PHASES]) for loss in losses]
+    panels.append(("learning rates", [name for name in names if name.startswith("learning rate")]))
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.2 * rows), squeeze=False)
+    chosen_epochs, chosen_values = series(epochs_records, selection)
+    chosen = chosen_epochs[int(np.argmax(chosen_values))] if chosen_values else None
+    data = {"chosen epoch": chosen}
+    for axis, (panel, wanted) in zip(axes.flat, panels):
+        for name in wanted:
+            epochs, values = series(epochs_records, name)
+            if epochs and not (panel == "learning rates" and max(values) <= 0):  # a frozen net's rate is 0
+                axis.plot(epochs, values, label=name, linewidth=1.2)
+        if panel.startswith(family):
+            if chosen is not None:
+                axis.axvline(chosen, color="gray", linestyle=":", linewidth=1)
+                axis.plot([chosen], [max(chosen_values)], "k*", markersize=9, label=f"chosen: epoch {chosen}")
+            for summary in summaries:
+                for name, value in summary.items():
+                    if name.endswith(f" Before {family}") and isinstance(value, (int, float)):
+                        axis.axhline(value, linestyle="--", linewidth=1, color="tab:red" if name.startswith("Test") else "tab:purple",
+                                     label=name)
+        if panel == "learning rates" and axis.get_lines():
+            axis.set_yscale("log")
+        axis.set_title(panel, fontsize=9)
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if axis.get_lines():
+            axis.legend(fontsize=7)
+        data[panel] = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()
+                       if not line.get_label().startswith("_")}
+    for axis in list(axes.flat)[len(panels):]:
+        axis.axis("off")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, path), data
+
+
+def draw_run_curves(run_dir, title=None):
+    """`<run_dir>/curves.png` from the run's own metrics.jsonl (the selection metric as run.json records
+    it) -> (path, data) as `curves_figure`, or (None, None) before the first complete epoch."""
+    records = read_records(os.path.join(run_dir, METRICS_FILE))
+    selection = read_owner(run_dir).get("selection")
+    if selection is None or not training_records(records):
+        return None, None
+    path, data = curves_figure(records, selection, os.path.join(run_dir, "curves.png"), title or os.path.basename(os.path.normpath(run_dir)))
+    print(f"learning curves -> {path}")
+    return path, data
+
+
+def trajectory_gif(images, boxes, actions, targets, path, title=None, columns=None, row_labels=None, fps=2):
+    """The trajectories as an animated GIF, one frame per step 0..T (T + 1 frames): each image's box in
+    red, its ground truth in green, the action that led to the frame as a glyph. images (R, 84, 84)
+    uint8, boxes (R, T + 1, 4), actions (R, T), targets (R, 4); the R panels fill a grid of `columns`
+    (default: one row), each grid row optionally labelled (`row_labels`, e.g. before / after)."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    count, frames = boxes.shape[0], boxes.shape[1]
+    columns = columns or count
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.6 * rows + 0.4), squeeze=False)
+
+    def draw(t):
+        for index, axis in enumerate(axes.flat):
+            axis.clear()
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if index >= count:
+                axis.axis("off")
+                continue
+            axis.imshow(images[index], cmap="gray", vmin=0, vmax=255)
+            draw_box(axis, targets[index], "lime")
+            draw_box(axis, boxes[index, t], "red")
+            if t > 0:
+                axis.text(4, 12, ACTION_GLYPHS[int(actions[index, t - 1])], color="yellow", fontsize=11, fontweight="bold")
+            if row_labels is not None and index % columns == 0:
+                axis.set_ylabel(row_labels[index // columns], fontsize=8)
+        figure.suptitle(f"{title + ': ' if title else ''}step {t} of {frames - 1}", fontsize=9)
+
+    animation = FuncAnimation(figure, draw, frames=frames, interval=1000 // fps)
+    animation.save(path, writer=PillowWriter(fps=fps))
+    plt.close(figure)
+    return path

@@ -31,6 +31,7 @@ SHARED_FLAGS = {
     "num_act": dict(type=int, help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} (ids in docs/method.md §5)"),
     "min_box_side": dict(type=int, help="smallest window side m of the actor"),
     "greedy": dict(type=int, choices=[0, 1], help="also evaluate with argmax actions"),
+    "visualize": dict(type=int, help="draw the trajectories of this many test images (PNG and GIF)"),
 }
 
 

@@ -71,7 +71,7 @@ def get_parser(description=None):
     add("--reward", default="embed", choices=["embed", "iou"], help="joint: embedding-distance reward or oracle IoU gain")
     add("--eval_digits", type=int, nargs="+", default=None,
         help="joint --evaluate 1: digits whose test splits go into the cross-digit table (default: --digit)")
-    add("--visualize", type=int, default=0, help="--evaluate 1: draw the trajectories of this many test images")
+    add_shared_flag(own, "visualize", 0, help="--evaluate 1: draw the trajectories of this many test images (PNG and GIF)")
     add("--val_split", type=float, default=0.0,
         help="hold out this seeded fraction of the training images to choose the best checkpoint and stop early "
              "(0: the original's protocol, chosen on the test split)")

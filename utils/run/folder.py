@@ -52,6 +52,14 @@ def write_owner(path, record):
     write_atomically(os.path.join(path, OWNER_FILE), lambda stream: stream.write(text.encode()))
 
 
+def record_selection(path, selection):
+    """Records in run.json the metric that chooses the run's best checkpoint (learning curves and
+    tools/plot_runs.py mark it)."""
+    record = read_owner(path)
+    if record.get("selection") != selection:
+        write_owner(path, {**record, "selection": selection})
+
+
 def check_data_fingerprint(path, fingerprint, resuming):
     """Records the fingerprint of a run's data in run.json; a resumed run must see the same data
     (the --datapath folder may move or be a copy)."""

@@ -193,13 +193,13 @@ def duration(seconds):
 
 
 def number(value):
-    """A figure in at most 10 characters: 93.41, 0.1234, 0.001234, -1.317e+04; '-' when missing."""
+    """A figure in at most 10 characters: 93.41, 0.1234, 0.001234, -2250, -1.317e+04; "-" when missing."""
     if not isinstance(value, (int, float)) or math.isnan(value):
         return "-"
     magnitude = abs(value)
     if magnitude == 0:
         return "0"
-    if magnitude < 1e-2 or magnitude >= 1e4:
+    if magnitude < 1e-2 or magnitude >= 1e3:
         return f"{value:.4g}"
     return f"{value:.2f}" if magnitude >= 1 else f"{value:.4f}"
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from utils.errors import NonFiniteLoss
 from utils.run.files import write_json
+from utils.run.folder import record_selection
 from utils.run.logging import EpochLine, epoch_line, format_metrics
 from utils.run.resume import apply_resume, save_resume
 
@@ -197,6 +198,7 @@ def fit(ctx, run_epoch: Callable, policy: CheckpointPolicy, modules, optimizers,
     and one line: `line`'s figures (every figure with --log_all 1).
     """
     args, logger = ctx.args, ctx.logger
+    record_selection(ctx.run_dir, policy.selection)
     start, progress = 0, {"best": float("-inf"), "epochs_without_gain": 0}
     if ctx.resume is not None:
         start, progress = apply_resume(ctx.resume, modules, optimizers, schedulers, ctx.generators)

@@ -18,7 +18,7 @@ DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
                 patience=100, pooling_size=7, pooling_mode="align", num_act=10, min_box_side=28, greedy=0)
 # flags that may change when a run resumes (besides the run flags): the input checkpoints' paths
-FREE_FLAGS = ("pretrained", "pretrained_agent")
+FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize")
 
 
 def sample_size(text):
@@ -86,6 +86,7 @@ def get_successor_parser(description=None):
     own = p.add_argument_group("flags of this project")
     add_run_flags(own, default_datapath=os.path.join("data", "corrupted_mnist"))
     add_shared_flag(own, "greedy", DEFAULTS["greedy"], help="agent scripts: also evaluate with argmax actions")
+    add_shared_flag(own, "visualize", 0, help="adaptation: draw the trajectories of this many target test images before and after adaptation")
     add_speed_flags(p)
     return p
 
@@ -103,6 +104,8 @@ def check_successor_args(parser, args, grouped=True):
         parser.error(f"--samples_per_class {args.samples_per_class} is larger than --batch_size {args.batch_size}: no group fits")
     if grouped and args.sample_size is not None and args.sample_size < args.samples_per_class:
         parser.error(f"--sample_size {args.sample_size} is smaller than --samples_per_class {args.samples_per_class}")
+    if args.visualize < 0:
+        parser.error(f"--visualize must be >= 0, got {args.visualize}")
     if any(step < 1 for step in args.steps):
         parser.error(f"--steps must be >= 1, got {args.steps}")
     if not math.isfinite(args.lamb_base):
