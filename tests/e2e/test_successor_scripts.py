@@ -1,5 +1,5 @@
 """End to end on tiny synthetic data: pretrain_encoder_ordinal.py -> train_agent.py -> adapt_agent.py,
-in-process, plus resume, --evaluate and the refused switches."""
+in-process, plus resume, --evaluate, the refused switches and tools/adaptation_table.py on the result."""
 
 import json
 import os
@@ -10,6 +10,9 @@ import torch
 from conftest import load_script
 
 from utils.data.clutter import data_files
+
+pytestmark = pytest.mark.slow
+
 
 COMMON = ["--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2", "--log_interval", "1"]
 
@@ -163,6 +166,7 @@ def test_adaptation_table_lists_the_target(pipeline):
     assert cells[5] == f"{adapt['Test Last Loc Acc']:.1f}"
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("amp", ["none", "bf16"])
 def test_successor_pipeline_on_cuda(corrupted_data, tmp_path, amp):

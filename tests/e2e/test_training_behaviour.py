@@ -1,13 +1,20 @@
-"""What a joint run does and logs, as the original: early stopping, metric meanings, learning rates;
-evaluation streams that leave training alone; the bf16 path on the CPU."""
+"""train-joint.py and ordinal-pretrain-cluttermnist-scale.py runs: what a joint run does and logs, as the
+original: early stopping, metric meanings, learning rates; evaluation streams that leave training alone;
+the bf16 path and --deterministic 1 on the CPU."""
 
 import os
+import subprocess
+import sys
 
 import pytest
-from conftest import load_script
-from test_robustness import read_metrics
+from conftest import ROOT, load_script, read_metrics
+
+pytestmark = pytest.mark.slow
+
 
 JOINT, PRETRAIN = "train-joint.py", "ordinal-pretrain-cluttermnist-scale.py"
+
+
 TINY = ["--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "disabled", "--device", "cpu", "--num_act", "10",
         "--hidden_size", "8", "--seed", "4"]
 
@@ -59,11 +66,6 @@ def test_bf16_autocast_runs_on_the_cpu(synthetic_data, tmp_path):
 def test_deterministic_flag_runs_and_repeats_on_the_cpu(synthetic_data, tmp_path):
     """--deterministic 1 (in fresh processes: it switches global torch settings) runs on a CPU-only
     machine and two seeded runs log the same metrics."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     for name in ("a", "b"):
         command = [sys.executable, os.path.join(ROOT, PRETRAIN), "--datapath", synthetic_data, "--saveroot", str(tmp_path),
                    "--savename", name, "--epochs", "2", "--deterministic", "1", *TINY]

@@ -1,4 +1,5 @@
-"""End to end: generate -> pretrain -> joint -> evaluate, on the bundled real digits, in-process."""
+"""End to end on the bundled real digits, in-process: clutter_mnist_scale.py (the bundled_digits fixture) ->
+ordinal-pretrain-cluttermnist-scale.py -> train-joint.py -> --evaluate 1 of both."""
 
 import json
 import os
@@ -7,15 +8,24 @@ import pytest
 import torch
 from conftest import load_script
 
+pytestmark = pytest.mark.slow
+
+
 PRETRAIN_METRICS = ["Train Total Loss", "Train Ord Acc Inst", "Train Ord Acc Proto", "learning rate",
                     "Test Total Loss", "Test Ord Acc Inst", "Test Ord Acc Proto"]
+
+
 JOINT_METRICS = [f"{phase} {name}" for phase in ("Train", "Test") for name in
                  ("Pol Loss", "Ord Loss", "Rewards", "Loc Acc", "Ent Loss", "Ord Acc Inst", "Ord Acc Proto", "IoU Distribution Figure")]
+
+
 JOINT_METRICS.append("learning rate")
+
+
 COMMON = ["--pooling_size", "5", "--margin", "60", "--batch_size", "64", "--wandb_mode", "disabled"]
 
 
-def read_metrics(run_dir):
+def read_records(run_dir):
     with open(os.path.join(run_dir, "metrics.jsonl")) as stream:
         return [json.loads(line) for line in stream]
 
@@ -31,7 +41,7 @@ def pretrained_run(bundled_digits, tmp_path_factory):
 
 def test_pretraining_learns_and_logs_every_metric(pretrained_run):
     _, saveroot = pretrained_run
-    records = read_metrics(os.path.join(saveroot, "pre"))
+    records = read_records(os.path.join(saveroot, "pre"))
     assert len(records) == 8
     for name in PRETRAIN_METRICS:
         assert all(name in record for record in records), name
@@ -65,7 +75,7 @@ def test_joint_training_end_to_end(pretrained_run, capsys):
         for model in ("net", "agent"):
             state = torch.load(os.path.join(run_dir, f"{kind}_{model}.pth.tar"), weights_only=True)
             assert set(state) >= {"epoch", "state_dict", "acc"}
-    records = read_metrics(run_dir)
+    records = read_records(run_dir)
     assert len(records) == 2
     for name in JOINT_METRICS + ["Test Loc Acc Greedy"]:
         assert name in records[-1], name

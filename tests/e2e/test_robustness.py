@@ -1,6 +1,7 @@
-"""Runs that survive: bad input, checkpoints, determinism, resume after SIGKILL, non-finite loss."""
+"""Runs of ordinal-pretrain-cluttermnist-scale.py and train-joint.py that survive: bad flags and data,
+checkpoint errors, determinism, resume after SIGKILL, SIGTERM, Ctrl-C, non-finite losses, sampler failures
+and out of memory, each ending in one line."""
 
-import json
 import os
 import signal
 import subprocess
@@ -10,14 +11,21 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, load_script, write_synthetic_split
+from conftest import ROOT, load_script, read_metrics, write_synthetic_split
 
+import utils.method2021.epochs as epochs
 from models import Net
-from utils.errors import CheckpointError
 from utils.run.checkpoints import load_checkpoint, load_weights, save_checkpoint
 
+pytestmark = pytest.mark.slow
+
+
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
+
+
 JOINT = "train-joint.py"
+
+
 # --device cpu: tests that compare runs bit for bit run on the CPU (CUDA's RoIAlign backward adds
 # atomically); tests/test_cuda.py covers CUDA, with --deterministic 1 where it compares runs.
 FAST = ["--pooling_size", "3", "--batch_size", "32", "--wandb_mode", "disabled", "--device", "cpu"]
@@ -28,12 +36,6 @@ def run_main(script, argv, capsys):
     with pytest.raises(SystemExit) as stop:
         load_script(script).main(argv)
     return stop.value.code, capsys.readouterr().err
-
-
-def read_metrics(run_dir):
-    """Scalar metrics per epoch (figure paths, which name the run folder, left out)."""
-    with open(os.path.join(run_dir, "metrics.jsonl")) as stream:
-        return [{k: v for k, v in json.loads(line).items() if not isinstance(v, str)} for line in stream]
 
 
 @pytest.mark.parametrize(
@@ -161,24 +163,6 @@ def test_wandb_failure_falls_back_to_offline(synthetic_data, tmp_path, monkeypat
     assert os.path.isdir(tmp_path / "cluttermnist_pretrain" / "wandb")
 
 
-def test_checkpoints_are_atomic_and_plain(tmp_path, monkeypatch):
-    path = str(tmp_path / "best.pth.tar")
-    save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(2)}, "acc": 1.0}, path)
-
-    def broken_save(obj, stream, *args, **kwargs):
-        stream.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
-        save_checkpoint({"epoch": 2, "state_dict": {"w": torch.zeros(2)}, "acc": 2.0}, path)
-    monkeypatch.undo()
-    assert load_checkpoint(path)["epoch"] == 1 and os.listdir(tmp_path) == ["best.pth.tar"]
-    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
-        torch.save([1, 2], str(tmp_path / "list.pth.tar"))
-        load_checkpoint(str(tmp_path / "list.pth.tar"))
-
-
 def test_seeded_runs_are_identical_and_resume_matches(synthetic_data, tmp_path):
     """Two seeded CPU runs log identical metrics; 2 epochs + resume to 4 equals 4 straight epochs."""
     pretrain = load_script(PRETRAIN)
@@ -207,7 +191,8 @@ def joint_command(datapath, saveroot, savename, *extra):
 
 
 CUDA_DETERMINISTIC = pytest.param(["--device", "cuda", "--deterministic", "1"], id="cuda-deterministic",
-                                   marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))
+                                   marks=[pytest.mark.cuda,
+                                          pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
 
 
 @pytest.mark.parametrize("device_flags", [pytest.param([], id="cpu"), CUDA_DETERMINISTIC])
@@ -266,8 +251,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_data
 
 def test_sampler_failure_stops_with_one_line(synthetic_data, tmp_path, capsys, monkeypatch):
     """A box the ordinal sampler cannot draw (SamplerError, a UserError) ends the run in one line, exit 1."""
-    import utils.method2021.epochs as epochs
-
     real_draw = epochs.draw_ordinal_boxes
 
     def failing_draw(gt, num=2, generator=None):  # as if a box of every batch found no candidate

@@ -1,48 +1,16 @@
-"""The batched rollout and one joint-training batch."""
+"""utils/method2021/epochs.py: step pairs, one joint-training batch, the frozen net's mode and a greedy
+evaluation epoch."""
 
 import torch
+from conftest import small_models
 
-from models import Agent, Net
 from utils.data.datasets import ClutteredMNIST
 from utils.data.loaders import make_loader
-from utils.localization.actions import Actor
-from utils.localization.rollout import WHOLE_IMAGE_BOX, RolloutConfig, rollout
 from utils.method2021.config import JointConfig, rollout_config
 from utils.method2021.epochs import joint_batch, joint_epoch, pick_two_steps
+from utils.method2021.evaluation import corloc, final_ious
 from utils.method2021.flags import parse_args
 from utils.run.loop import make_optimizer
-
-
-def small_models(hidden_size=8):
-    torch.manual_seed(0)
-    return Net(pooling_size=3), Agent(512, 10, hidden_size=hidden_size)
-
-
-def test_rollout_shapes_and_boxes_follow_the_actor():
-    net, agent = small_models()
-    net.eval()
-    images = torch.randn(5, 1, 84, 84)
-    episode = rollout(net, agent, net.features(images), RolloutConfig(seq_len=4, num_act=10, min_box_side=28))
-    assert episode.boxes.shape == (5, 5, 4) and episode.embeddings.shape == (5, 5, 512)
-    assert episode.logits.shape == (5, 4, 10) and episode.actions.shape == (5, 4)
-    assert torch.equal(episode.boxes[:, 0], torch.tensor(WHOLE_IMAGE_BOX).expand(5, 4))
-    actor = Actor(5)
-    for t in range(4):
-        assert torch.equal(actor.takeaction(episode.actions[:, t]), episode.boxes[:, t + 1])
-    # every step's embedding is the net's embedding of that step's box, without gradients
-    with torch.no_grad():
-        expected = net(images, episode.boxes[:, 2])
-    assert torch.allclose(episode.embeddings[:, 2], expected, atol=1e-5) and not episode.embeddings.requires_grad
-
-
-def test_greedy_and_random_rollouts():
-    net, agent = small_models()
-    net.eval()
-    features = net.features(torch.randn(3, 1, 84, 84))
-    greedy = rollout(net, agent, features, RolloutConfig(3, 10, 28), policy="greedy")
-    assert torch.equal(greedy.actions, greedy.logits.argmax(dim=2))
-    random_walk = rollout(None, None, features, RolloutConfig(3, 4, 28), policy="random")
-    assert random_walk.logits is None and random_walk.embeddings is None and random_walk.actions.max() < 4
 
 
 def test_pick_two_steps_are_distinct_and_cover_all_pairs():
@@ -82,8 +50,6 @@ def test_frozen_net_mode(synthetic_data):
 def test_greedy_epoch_is_greedy_on_every_batch(synthetic_data):
     """`Loc Acc` of a greedy evaluation epoch over several batches equals the greedy CorLoc of
     `utils.method2021.evaluation` (a policy mix-up after the first batch once made them differ)."""
-    from utils.method2021.evaluation import corloc, final_ious
-
     net, agent = small_models()
     args = parse_args(["--seq_len", "5", "--num_act", "10"])
     loader = make_loader(ClutteredMNIST(synthetic_data, 4, "test"), 8, False)  # 6 batches

@@ -1,4 +1,5 @@
-"""Many runs: the seed launcher, the sweep-run wrapper and the multi-run summary."""
+"""The tool scripts end to end: tools/run_seeds.py (seed launcher, real and stand-in training runs),
+tools/sweep_run.py (with tools/launch.py's sweep_command), tools/summarize_runs.py, tools/background_grid.py."""
 
 import csv
 import importlib.util
@@ -6,14 +7,20 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script, random_digits, write_joint_run, write_synthetic_split
 
 from tools.launch import seed_from_run_id, sweep_command
 from tools.summary import summarize
-from utils.run.checkpoints import save_checkpoint
+from utils.data.backgrounds import make_background_images
+
+pytestmark = pytest.mark.slow
+
 
 TINY = ["--pooling_size", "3", "--batch_size", "32", "--epochs", "1", "--max_batches", "2", "--wandb_mode", "disabled"]
+
+
 # a stand-in training script: records its GPU, seed and start/end times in its run folder; exits 3 for --seed 13
 FAKE = """
 import json, os, sys, time
@@ -55,9 +62,6 @@ def fake_program(tmp_path):
 @pytest.fixture(scope="module")
 def seed_runs(tmp_path_factory):
     """Two tiny real pretraining runs (seeds 0 and 1) started by tools/run_seeds.py."""
-    import numpy as np
-    from conftest import write_synthetic_split
-
     root = tmp_path_factory.mktemp("seeds")
     datapath = str(root / "data")
     write_synthetic_split(datapath, 4, "train", 96, seed=1)
@@ -159,57 +163,6 @@ def test_sweep_run(fake_program, tmp_path, monkeypatch, capsys):
     assert "WANDB_RUN_ID is not set" in capsys.readouterr().err
 
 
-def write_joint_run(run_dir, corlocs, best_epoch, val=True, cross=None, wall_s=None):
-    """A joint run folder by hand: training epochs with the given test CorLocs (validation CorLoc = test
-    + 1), an --evaluate 1 record, a best checkpoint at `best_epoch`, optionally cross_digit.csv."""
-    os.makedirs(run_dir)
-    with open(os.path.join(run_dir, "metrics.jsonl"), "w") as stream:
-        for epoch, corloc in enumerate(corlocs):
-            record = {"epoch": epoch, "Train Pol Loss": 1.0, "Test Loc Acc": corloc, "Test Loc Acc Greedy": corloc + 2,
-                      "Test Ord Acc Inst": 80.0, "learning rate": 0.001, "Test IoU Distribution": "x.png"}
-            if val:
-                record["Val Loc Acc"] = corloc + 1
-            stream.write(json.dumps(record) + "\n")
-        stream.write(json.dumps({"epoch": best_epoch, "Test Loc Acc": 50.0, "Test Loc Acc Greedy": 60.0,
-                                 "Test CorLoc whole image": 0.0, "Test CorLoc random policy": 3.0}) + "\n")
-    save_checkpoint({"epoch": best_epoch, "state_dict": {}, "acc": 0.0}, os.path.join(run_dir, "best_net.pth.tar"))
-    if cross:
-        with open(os.path.join(run_dir, "cross_digit.csv"), "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["digit", "trained on", "images", "CorLoc sampled", "CorLoc greedy"])
-            for digit, (sampled, greedy) in cross.items():
-                writer.writerow([digit, "yes" if digit == 4 else "", 100, sampled, greedy])
-    if wall_s is not None:
-        with open(os.path.join(run_dir, "launch.json"), "w") as stream:
-            json.dump({"sessions": [{"wall_s": wall_s / 2, "exit_code": 130}, {"wall_s": wall_s / 2, "exit_code": 0}]}, stream)
-
-
-def test_summary_statistics_by_hand(tmp_path):
-    runs = [str(tmp_path / f"run{k}") for k in range(3)]
-    # test CorLoc at the checkpoint's epoch 1: 70, 74, 78 -> mean 74, sd 4, t(0.975, 2) = 4.302653
-    write_joint_run(runs[0], [60, 70, 90], 1, cross={4: (70, 80), 7: (50, 52)}, wall_s=120)
-    write_joint_run(runs[1], [60, 74, 10], 1, cross={4: (72, 80), 7: (60, 58)}, wall_s=240)
-    write_joint_run(runs[2], [60, 78, 20], 1, cross={4: (74, 80)})
-    os.makedirs(os.path.join(runs[2], "wandb", "offline-run-20260101_000000-xyz"))  # no resume.pth.tar: no estimate
-    report, _ = summarize(runs, str(tmp_path / "s"))
-    rows = {row["figure"]: row for row in csv.DictReader(open(tmp_path / "s.csv"))}
-    at_best = rows["Test Loc Acc at the best checkpoint"]
-    half = 4.302653 * 4 / 3**0.5
-    assert float(at_best["mean"]) == pytest.approx(74) and float(at_best["sd"]) == pytest.approx(4)
-    assert float(at_best["ci95_low"]) == pytest.approx(74 - half, abs=1e-4) and float(at_best["ci95_high"]) == pytest.approx(74 + half, abs=1e-4)
-    assert float(rows["best Val Loc Acc (selection metric)"]["mean"]) == pytest.approx(75)
-    assert float(rows["last Val Loc Acc"]["mean"]) == pytest.approx(41)  # 91, 11, 21
-    assert float(rows["Test Loc Acc Greedy at the best checkpoint"]["mean"]) == pytest.approx(76)
-    assert rows["wall time [min]"]["n"] == "2" and float(rows["wall time [min]"]["mean"]) == pytest.approx(3)
-    assert float(rows["CorLoc of a random policy"]["mean"]) == 3.0 and rows["CorLoc of a random policy"]["sd"] == "0.0"
-    assert float(rows["CorLoc sampled, --evaluate 1 of the best pair"]["mean"]) == 50.0
-    assert "held-out validation split" in report and "| 74.00 ± 4.00 | [64.06, 83.94] |" in report
-    cross = {(row["digit"], row["column"]): row for row in csv.DictReader(open(tmp_path / "s_cross_digit.csv"))}
-    assert cross[("4", "CorLoc sampled")]["n"] == "3" and float(cross[("4", "CorLoc sampled")]["mean"]) == pytest.approx(72)
-    assert cross[("7", "CorLoc greedy")]["n"] == "2" and float(cross[("7", "CorLoc greedy")]["mean"]) == pytest.approx(55)
-    assert "| 4 | yes | 3 | 72.00 ± 2.00 | 80.00 ± 0.00 |" in report
-
-
 def test_summary_single_run_and_bad_input(tmp_path, capsys):
     write_joint_run(str(tmp_path / "val"), [60, 70], 0)
     write_joint_run(str(tmp_path / "test"), [60, 70], 1, val=False)
@@ -223,19 +176,22 @@ def test_summary_single_run_and_bad_input(tmp_path, capsys):
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_wall_time_estimate_from_wandb_folder(tmp_path):
-    import datetime
-
-    from tools.summary import wall_seconds
-
-    run_dir = tmp_path / "run"
-    write_joint_run(str(run_dir), [60, 70], 1)
-    start = datetime.datetime(2026, 1, 1, 12, 0, 0)
-    for offset, name in ((0, "offline-run-20260101_120000-abc"), (900, "run-20260101_121500-def"), (0, "latest-run")):
-        (run_dir / "wandb" / name).mkdir(parents=True)
-    (run_dir / "resume.pth.tar").write_bytes(b"x")
-    end = start.timestamp() + 600
-    os.utime(run_dir / "resume.pth.tar", (end, end))
-    assert wall_seconds(str(run_dir)) == (pytest.approx(600), "wandb")
-    report, _ = summarize([str(run_dir)])
-    assert "| wall time [min] | 1 | 10.0 |" in report and "1 estimated from the wandb folder" in report
+def test_background_grid_draws_the_kinds_that_exist(tmp_path, capsys):
+    grid = load_script(os.path.join("tools", "background_grid.py"))
+    datapath = str(tmp_path / "data")
+    digits = random_digits(np.random.default_rng(19), 3)
+    for bg in ("clean", "patch"):
+        images, labels = make_background_images(bg, digits, np.random.default_rng(20))
+        folder = os.path.join(datapath, "test", bg)
+        os.makedirs(folder)
+        np.save(os.path.join(folder, "5_data.npy"), images)
+        np.save(os.path.join(folder, "5_label.npy"), labels)
+    out = str(tmp_path / "grid.png")
+    grid.main(["--datapath", datapath, "--digit", "5", "--split", "test", "--count", "2", "--out", out])
+    with open(out, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    captured = capsys.readouterr()
+    assert "clean, patch;" in captured.out and "skipping clutter" in captured.err and "--bg_name clutter" in captured.err
+    with pytest.raises(SystemExit) as stop:
+        grid.main(["--datapath", str(tmp_path / "none"), "--out", str(tmp_path / "no.png")])
+    assert stop.value.code == 2 and "no background files" in capsys.readouterr().err

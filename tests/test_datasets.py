@@ -1,3 +1,6 @@
+"""utils/data/datasets.py: ClutteredMNIST (values, labels, dtypes, indexing) and load_arrays, with the
+errors for missing, malformed or empty data files."""
+
 import os
 
 import numpy as np
@@ -6,8 +9,7 @@ import torch
 from conftest import write_synthetic_split
 
 from utils.data.clutter import data_files
-from utils.data.datasets import ClutteredMNIST
-from utils.data.loaders import make_loader
+from utils.data.datasets import ClutteredMNIST, load_arrays
 from utils.errors import DataError
 
 
@@ -49,19 +51,6 @@ def test_batch_indexing_equals_items(tmp_path):
     dataset = ClutteredMNIST(str(tmp_path), 4, "train")
     images, targets = dataset[[3, 7]]
     assert torch.equal(images[1], dataset[7][0]) and torch.equal(targets[0], dataset[3][1])
-
-
-def test_loader_is_seeded_and_covers_everything(synthetic_data):
-    dataset = ClutteredMNIST(synthetic_data, 4, "train")
-    orders = []
-    for _ in range(2):
-        loader = make_loader(dataset, 32, True, torch.Generator().manual_seed(0))
-        batches = list(loader)
-        assert [b[0].shape[0] for b in batches] == [32, 32, 32]
-        orders.append(torch.cat([b[1] for b in batches]))
-    assert torch.equal(orders[0], orders[1])
-    assert not torch.equal(orders[0], dataset.targets)
-    assert torch.equal(orders[0].sort(dim=0).values, dataset.targets.sort(dim=0).values)
 
 
 def test_missing_files_name_the_generating_command(tmp_path):
@@ -130,3 +119,14 @@ def test_empty_split_is_an_error(tmp_path):
     write_synthetic_split(str(tmp_path), 3, "test", 0)
     with pytest.raises(DataError, match="holds no images"):
         ClutteredMNIST(str(tmp_path), 3, "test")
+
+
+def test_load_arrays_missing_background_files_name_the_flag(tmp_path):
+    with pytest.raises(DataError, match="--bg_name patch") as error:
+        load_arrays(str(tmp_path), 3, "test", bg="patch")
+    assert os.path.join(str(tmp_path), "test", "patch", "3_data.npy") in str(error.value)
+    with pytest.raises(DataError, match="unknown background"):
+        load_arrays(str(tmp_path), 3, "test", bg="fog")
+    with pytest.raises(DataError) as error:
+        load_arrays(str(tmp_path), 3, "test")
+    assert "--bg_name" not in str(error.value) and "moreclutter" in str(error.value)

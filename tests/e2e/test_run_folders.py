@@ -1,5 +1,6 @@
-"""Run folders: nothing lost, nothing mixed (refuse, --resume, --overwrite, lock, owner, temporaries,
-torn metrics lines, moved folders, interruptions and failures that leave no trace)."""
+"""Run folders of ordinal-pretrain-cluttermnist-scale.py and train-joint.py runs (utils/run/folder.py,
+resume.py, files.py through the scripts): nothing lost, nothing mixed (refuse, --resume, --overwrite, lock,
+owner, temporaries, torn metrics lines, moved folders, interruptions and failures that leave no trace)."""
 
 import errno
 import fcntl
@@ -16,10 +17,16 @@ from conftest import load_script, write_synthetic_split
 import utils.run.files
 from utils.run.files import append_line
 from utils.run.folder import LOCK_FILE
-from utils.run.logging import RunLogger
+
+pytestmark = pytest.mark.slow
+
 
 PRETRAIN = "ordinal-pretrain-cluttermnist-scale.py"
+
+
 JOINT = "train-joint.py"
+
+
 FAST = ["--pooling_size", "3", "--batch_size", "32", "--max_batches", "1", "--wandb_mode", "disabled"]
 
 
@@ -108,25 +115,6 @@ def test_torn_last_metrics_line_is_dropped_on_resume(synthetic_data, tmp_path, c
     code, _, err = run_main(PRETRAIN, flags(synthetic_data, tmp_path, "torn", "--resume", "1", "--epochs", "2"), capsys)
     assert code == 0 and "dropped 1 unreadable line(s)" in err and "Traceback" not in err
     assert [record["epoch"] for record in records(str(run_dir))] == [0, 1]
-
-
-def test_metrics_file_tolerates_torn_lines_and_is_rewritten_atomically(tmp_path, monkeypatch):
-    logger = RunLogger(str(tmp_path), {}, "p", mode="disabled")
-    (tmp_path / "metrics.jsonl").write_text('{"epoch": 0, "a": 1.0}\n{"epoch": 1, "a": 2.0}\n{"epoch": 2, "a')
-    logger.log({"a": 3.0}, 2)  # a record after a torn one starts on its own line
-    assert (tmp_path / "metrics.jsonl").read_text().splitlines()[-1] == '{"epoch": 2, "a": 3.0}'
-
-    def full_disk(path, write):
-        raise OSError(errno.ENOSPC, "No space left on device", path)
-
-    monkeypatch.setattr("utils.run.logging.write_atomically", full_disk)
-    with pytest.raises(OSError):
-        logger.drop_epochs_from(1)
-    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4  # a failed rewrite changes nothing
-    monkeypatch.undo()
-    logger.drop_epochs_from(1)
-    assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 0, "a": 1.0}\n'
-    assert os.listdir(tmp_path) == ["metrics.jsonl"]
 
 
 def test_failed_runs_leave_no_folder_behind(synthetic_data, tmp_path, capsys):

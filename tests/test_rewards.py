@@ -1,3 +1,6 @@
+"""utils/localization/rewards.py: discounted returns, embedding-distance and IoU step rewards (the 2021
+ground-truth embedding and the successor's prototype), the policy-gradient loss."""
+
 import pytest
 import torch
 from torch.distributions import Categorical
@@ -52,3 +55,11 @@ def test_policy_terms_match_categorical():
     assert torch.allclose(terms["policy"], -(dist.log_prob(actions) * adv).sum())
     assert torch.allclose(terms["entropy"], dist.entropy().sum())
     assert terms["loss"].item() == pytest.approx((terms["policy"] - 5.0 * terms["entropy"]).item())
+
+
+def test_prototype_reward_sign():
+    prototype = torch.tensor([[0.0, 0.0]])
+    steps = torch.tensor([[[4.0, 0.0], [2.0, 0.0], [3.0, 0.0]]])  # closer, then farther
+    rewards, distances = step_rewards(prototype, steps)
+    assert torch.allclose(rewards, torch.tensor([[2.0, -1.0]]), atol=1e-5)
+    assert torch.equal(step_rewards(prototype, steps, sign=True)[0], torch.tensor([[1.0, -1.0]]))

@@ -1,0 +1,38 @@
+"""utils/run/checkpoints.py: atomic, plain checkpoints; original checkpoints with numpy values load."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from models import Net
+from utils.errors import CheckpointError
+from utils.run.checkpoints import load_checkpoint, load_weights, save_checkpoint
+
+
+def test_checkpoints_are_atomic_and_plain(tmp_path, monkeypatch):
+    path = str(tmp_path / "best.pth.tar")
+    save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(2)}, "acc": 1.0}, path)
+
+    def broken_save(obj, stream, *args, **kwargs):
+        stream.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint({"epoch": 2, "state_dict": {"w": torch.zeros(2)}, "acc": 2.0}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1 and os.listdir(tmp_path) == ["best.pth.tar"]
+    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
+        torch.save([1, 2], str(tmp_path / "list.pth.tar"))
+        load_checkpoint(str(tmp_path / "list.pth.tar"))
+
+
+def test_original_checkpoint_with_numpy_acc_loads(tmp_path):
+    """An `acc` computed with numpy (a numpy scalar) still loads with weights_only."""
+    source = Net(pooling_size=5)
+    path = str(tmp_path / "best.pth.tar")
+    torch.save({"epoch": np.int64(7), "state_dict": source.state_dict(), "acc": np.float64(88.5)}, path)
+    state = load_weights(Net(pooling_size=5), path)
+    assert float(state["acc"]) == 88.5 and int(state["epoch"]) == 7
