@@ -22,6 +22,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from models import Agent, Net  # noqa: E402
+from utils.data.clutter import data_files  # noqa: E402
 from utils.data.mnist import RAW_FILE_STEMS  # noqa: E402
 from utils.run.checkpoints import save_checkpoint  # noqa: E402
 from utils.run.entry import load_script  # noqa: E402,F401 (the tests' way to call a script's main)
@@ -157,3 +158,17 @@ def write_tiny_raw_mnist(root, num_train=40, num_test=20):
 def random_digits(rng, num):
     """(num, 28, 28) uint8, every value 1..255 (so every digit pixel is non-zero)."""
     return rng.integers(1, 256, (num, 28, 28)).astype(np.uint8)
+
+
+def write_corrupted_split(datapath, bg, digit, split, count, seed):
+    """Noise canvases with a bright 28x28 square at a random position (the 'digit')."""
+    rng = np.random.default_rng([seed, digit, len(split)])
+    images = rng.integers(0, 60, (count, 84, 84), dtype=np.uint8)
+    xy = rng.integers(0, 57, (count, 2))
+    for image, (x, y) in zip(images, xy):
+        image[y:y + 28, x:x + 28] = 200 + digit
+    labels = np.concatenate([xy, np.full((count, 2), 28)], axis=1).astype(np.float64)
+    data_path, label_path = data_files(datapath, digit, split, bg)
+    os.makedirs(os.path.dirname(data_path), exist_ok=True)
+    np.save(data_path, images)
+    np.save(label_path, labels)

@@ -87,8 +87,10 @@ def test_every_citation_of_the_method_names_a_section_that_exists():
     sections = method_sections()
     assert {"1", "5", "10", "10.1", "10.10"} <= sections
     wrong = []
-    for path in product_files(".py", ".sh") + [os.path.relpath(os.path.join(ROOT, "tests", name), ROOT)
-                                               for name in os.listdir(os.path.join(ROOT, "tests")) if name.endswith(".py")]:
+    tests = [os.path.relpath(os.path.join(base, name), ROOT) for base, _, names in os.walk(os.path.join(ROOT, "tests"))
+             for name in names if name.endswith(".py")]
+    assert any(path.startswith(os.path.join("tests", "e2e")) for path in tests)
+    for path in product_files(".py", ".sh") + tests:
         for number, line in enumerate(open(os.path.join(ROOT, path)), 1):
             for citation in re.finditer(r"docs/method\.md(.{0,40})", line):
                 cited = re.findall(r"§(\d+(?:\.\d+)?)", citation.group(1).split(")")[0])

@@ -25,3 +25,18 @@ def test_metrics_file_tolerates_torn_lines_and_is_rewritten_atomically(tmp_path,
     logger.drop_epochs_from(1)
     assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 0, "a": 1.0}\n'
     assert os.listdir(tmp_path) == ["metrics.jsonl"]
+
+
+def test_epoch_line_is_short_and_says_what_matters():
+    from utils.run.logging import EpochLine, duration, epoch_line, number
+
+    line = EpochLine("CorLoc", train="Train Loc Acc", test="Test Loc Acc", loss="Train Pol Loss")
+    metrics = {"Train Loc Acc": 91.2345, "Test Loc Acc": 100.0, "Val Loc Acc": 93.4137, "Train Pol Loss": -13170.55, "learning rate": 0.0019125,
+               "Test Ord Loss": 35.7}
+    text = epoch_line(123, 250, metrics, "Val Loc Acc", True, line, 20.3, 2 * 3600 + 14 * 60)
+    assert text == ("epoch 123 of 250 | Val Loc Acc 93.41 best | CorLoc train 91.23 test 100.00 | loss -1.317e+04 | lr 0.00191 | "
+                    "20.3 s | ETA 2h 14m")
+    assert len(text) <= 150 and "Ord Loss" not in text
+    assert epoch_line(0, 5, {}, "Test Loc Acc", False, line, 1.0, 59).startswith("epoch 0 of 5 | Test Loc Acc - | CorLoc train - test -")
+    assert [number(v) for v in (0.0, 0.1234, 0.001234, 2249.9, 93.411, float("nan"))] == ["0", "0.1234", "0.001234", "2250", "93.41", "-"]
+    assert [duration(s) for s in (42.4, 185, 8040)] == ["42 s", "3m 05s", "2h 14m"]

@@ -4,12 +4,9 @@ in-process, plus resume, --evaluate, the refused switches and tools/adaptation_t
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
-from conftest import load_script
-
-from utils.data.clutter import data_files
+from conftest import load_script, write_corrupted_split
 
 pytestmark = pytest.mark.slow
 
@@ -17,28 +14,14 @@ pytestmark = pytest.mark.slow
 COMMON = ["--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2", "--log_interval", "1"]
 
 
-def write_split(datapath, bg, digit, split, count, seed):
-    """Noise canvases with a bright 28x28 square at a random position (the 'digit')."""
-    rng = np.random.default_rng([seed, digit, len(split)])
-    images = rng.integers(0, 60, (count, 84, 84), dtype=np.uint8)
-    xy = rng.integers(0, 57, (count, 2))
-    for image, (x, y) in zip(images, xy):
-        image[y:y + 28, x:x + 28] = 200 + digit
-    labels = np.concatenate([xy, np.full((count, 2), 28)], axis=1).astype(np.float64)
-    data_path, label_path = data_files(datapath, digit, split, bg)
-    os.makedirs(os.path.dirname(data_path), exist_ok=True)
-    np.save(data_path, images)
-    np.save(label_path, labels)
-
-
 @pytest.fixture(scope="module")
 def corrupted_data(tmp_path_factory):
     datapath = str(tmp_path_factory.mktemp("corrupted"))
     for digit in range(10):
-        write_split(datapath, "patch", digit, "test", 10, seed=1)
-    write_split(datapath, "patch", 3, "train", 30, seed=2)
-    write_split(datapath, "clutter", 2, "train", 24, seed=3)
-    write_split(datapath, "clutter", 2, "test", 12, seed=4)
+        write_corrupted_split(datapath, "patch", digit, "test", 10, seed=1)
+    write_corrupted_split(datapath, "patch", 3, "train", 30, seed=2)
+    write_corrupted_split(datapath, "clutter", 2, "train", 24, seed=3)
+    write_corrupted_split(datapath, "clutter", 2, "test", 12, seed=4)
     return datapath
 
 
