@@ -141,15 +141,20 @@ def border_windows(m: int = MIN_BOX_SIDE, size: int = IMAGE_SIZE) -> list[list[i
     return [[x1, y1, x2, y2] for x1, x2 in intervals for y1, y2 in intervals]
 
 
-def assert_matches_reference(windows, action_sequence, m=MIN_BOX_SIDE, size=IMAGE_SIZE, device="cpu"):
-    """Run the Actor and the reference side by side; compare windows and returned boxes after every step."""
-    actor = Actor(len(windows), min_box_side=m, image_size=size, device=device)
-    actor.windows = torch.tensor(windows)
+def assert_matches_reference(windows, action_sequence, m=MIN_BOX_SIDE, size=IMAGE_SIZE, device="cpu", inclusive=False, tables=True):
+    """Run the Actor and the reference side by side; compare windows and returned boxes after every step.
+    `inclusive`: the successor's actor, through its lookup tables or (`tables=False`) its arithmetic path."""
+    if inclusive:
+        actor = make_actor(windows, m, size, device, tables)
+        assert bool(actor._tables) == tables
+    else:
+        actor = Actor(len(windows), min_box_side=m, image_size=size, device=device)
+        actor.windows = torch.tensor(windows)
     expected = [list(window) for window in windows]
     for step, actions in enumerate(action_sequence):
         before = expected
         boxes = actor.takeaction(torch.tensor(actions, device=device))
-        expected = [reference_takeaction(w, a, m, size, size) for w, a in zip(expected, actions)]
+        expected = [reference_takeaction(w, a, m, size, size, inclusive=inclusive) for w, a in zip(expected, actions)]
         got = actor.windows.tolist()
         if got != expected:
             i = next(i for i, (g, e) in enumerate(zip(got, expected)) if g != e)
@@ -424,22 +429,7 @@ def border_intervals(m: int = MIN_BOX_SIDE, size: int = IMAGE_SIZE) -> list[tupl
     return [(lo, hi) for lo, hi in intervals if 0 <= lo <= hi <= size]
 
 
-def assert_matches_reference_inclusive(windows, action_sequence, m=MIN_BOX_SIDE, size=IMAGE_SIZE, device="cpu", tables=True):
-    """Run the Actor and the reference side by side; compare windows and returned boxes after every step."""
-    actor = make_actor(windows, m, size, device, tables)
-    assert bool(actor._tables) == tables
-    expected = [list(window) for window in windows]
-    for step, actions in enumerate(action_sequence):
-        before = expected
-        boxes = actor.takeaction(torch.tensor(actions, device=device))
-        expected = [reference_takeaction_inclusive(w, a, m, size, size) for w, a in zip(expected, actions)]
-        got = actor.windows.tolist()
-        if got != expected:
-            i = next(i for i, (g, e) in enumerate(zip(got, expected)) if g != e)
-            pytest.fail(f"step {step}, window {i}: {before[i]} action {actions[i]} -> {got[i]}, reference {expected[i]}")
-        assert boxes.dtype == torch.float32 and boxes.device == actor.device
-        assert boxes.cpu().tolist() == [[float(v) for v in w] for w in expected]
-    return expected
+assert_matches_reference_inclusive = functools.partial(assert_matches_reference, inclusive=True)
 
 
 def test_inclusive_starts_at_the_last_pixel():
