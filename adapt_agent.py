@@ -17,6 +17,7 @@ from utils.localization.rollout import corloc, rollout, whole_image_ious
 from utils.plots import draw_run_curves, trajectory_figure, trajectory_gif
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
+from utils.run.folder import check_inputs
 from utils.run.entry import script_main
 from utils.run.files import file_sha256
 from utils.run.logging import EpochLine, format_metrics, warn
@@ -34,7 +35,7 @@ SELECTION = "Test Loc Acc"  # best-on-test: an oracle figure (it reads target la
 LABEL_FREE = "label_free"  # the checkpoint of the epoch with the highest mean training reward
 
 
-def source_models(args, device):
+def source_models(args, device, run_dir, resuming):
     """The trained agent and the encoder it was trained with (recorded in its checkpoint), unless
     --pretrained names another one."""
     agent_path = resolve_checkpoint(args.pretrained_agent, args.saveroot, "--pretrained_agent")
@@ -57,6 +58,8 @@ def source_models(args, device):
     encoder = load_encoder(encoder_path, args, device)
     agent = build_agent(args, device)
     load_weights(agent, agent_path, "agent")
+    if not args.evaluate:  # a resumed adaptation continues from the agent and encoder it started from
+        check_inputs(run_dir, {"--pretrained_agent": agent_path, "--pretrained": encoder_path}, resuming=resuming)
     print(f"agent: {agent_path} (epoch {state.get('epoch')}, source {state.get('bg_name')} digit {state.get('digit')}, "
           f"test Loc Acc {state.get('acc')})")
     return encoder, agent, encoder_path
@@ -164,7 +167,7 @@ def visualize(ctx, encoder, agents, config):
 
 def run(args, run_dir):
     ctx = RunContext(args, run_dir, "adapt_agent", build_adaptation_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
-    encoder, agent, encoder_path = source_models(args, ctx.device)
+    encoder, agent, encoder_path = source_models(args, ctx.device, run_dir, resuming=ctx.resume is not None)
     config = AgentConfig.from_args(args)
     try:
         prototype = support_prototype(ctx, encoder)

@@ -21,6 +21,7 @@ from utils.method2021.flags import FREE_FLAGS, SELECTION, parse_args
 from utils.plots import draw_run_curves, iou_histogram, trajectory_figure, trajectory_gif
 from utils.run.checkpoints import load_weights, model_checkpoint, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
+from utils.run.folder import check_inputs
 from utils.run.entry import script_main
 from utils.run.logging import EpochLine, Histogram, format_metrics
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, current_lr, fit, make_optimizer
@@ -184,6 +185,9 @@ def evaluate_only(ctx, net, agent, config):
 
 def run(args, run_dir):
     ctx = RunContext(args, run_dir, "joint", build_loaders, selection=SELECTION["joint"], free_flags=FREE_FLAGS)
+    if not args.evaluate:  # a resumed run continues from the checkpoint it started from, or from none
+        check_inputs(run_dir, {"--pretrained": resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")},
+                     resuming=ctx.resume is not None)
     net, agent = build_models(args, ctx.device)
     config = JointConfig.from_args(args)
     try:

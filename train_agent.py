@@ -15,6 +15,7 @@ from utils.localization.rollout import corloc
 from utils.plots import draw_run_curves
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
+from utils.run.folder import check_inputs
 from utils.run.entry import script_main
 from utils.run.logging import EpochLine
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
@@ -84,6 +85,8 @@ def run(args, run_dir):
         raise DataError("train_agent.py needs --pretrained, the encoder checkpoint of pretrain_encoder_ordinal.py (e.g. "
                         "results/pretrain_mnist_ae/best.pth.tar)")
     encoder_path = resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")
+    if not args.evaluate:
+        check_inputs(run_dir, {"--pretrained": encoder_path}, resuming=ctx.resume is not None)
     encoder = load_encoder(encoder_path, args, ctx.device)
     agent = build_agent(args, ctx.device)
     config = AgentConfig.from_args(args)

@@ -13,13 +13,16 @@ def make_loader(dataset, batch_size, shuffle, generator=None, workers=0, device=
     that into worker processes. Shuffling uses `generator`, so a seeded run sees the same order;
     without one, an unshuffled loader still gets a private generator for the base seed each iteration
     draws, so iterating it (an extra evaluation pass) leaves the global random stream alone.
+    Workers are started afresh each epoch (not persistent): every epoch then draws its base seed from
+    `generator` as the single-process loader does, so `--workers` changes no batch order, and a resumed
+    run continues the uninterrupted one's stream.
     """
     sampler_cls = torch.utils.data.RandomSampler if shuffle else torch.utils.data.SequentialSampler
     sampler = sampler_cls(dataset, generator=generator) if shuffle else sampler_cls(dataset)
     batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
     pin = device is not None and torch.device(device).type == "cuda"
     return torch.utils.data.DataLoader(
-        dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
+        dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin,
         generator=generator if generator is not None else torch.Generator().manual_seed(0)
     )
 

@@ -18,7 +18,7 @@ import json
 import os
 
 from utils.errors import RunFolderError
-from utils.run.files import ensure_writable_folder, is_temporary, write_atomically
+from utils.run.files import ensure_writable_folder, file_sha256, is_temporary, write_atomically
 
 LOCK_FILE = ".run.lock"
 OWNER_FILE = "run.json"
@@ -58,6 +58,23 @@ def record_selection(path, selection):
     record = read_owner(path)
     if record.get("selection") != selection:
         write_owner(path, {**record, "selection": selection})
+
+
+def check_inputs(path, inputs, resuming):
+    """Records in run.json the checkpoints a run starts from ({flag: file}, by sha256); a resumed run
+    must start from the same ones (a moved or copied file is fine, another one is refused)."""
+    record = read_owner(path)
+    current = {flag: {"path": os.path.abspath(file), "sha256": file_sha256(file)} for flag, file in inputs.items() if file}
+    recorded = record.get("inputs") or {}
+    if resuming:
+        for flag, old in recorded.items():
+            new = current.get(flag)
+            if new is None or new["sha256"] != old["sha256"]:
+                given = f"{new['path']} (sha256 {new['sha256'][:12]})" if new else "none"
+                raise RunFolderError(f"{flag}: the run in {path} started from {old['path']} (sha256 {old['sha256'][:12]}), this resume "
+                                     f"gives {given}; resume with the checkpoint the run started from")
+    if current != recorded:
+        write_owner(path, {**record, "inputs": {**recorded, **current}})
 
 
 def check_data_fingerprint(path, fingerprint, resuming):

@@ -8,6 +8,7 @@ writes the resume state, so a run killed at any moment continues with --resume 1
 
 import collections
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from utils.errors import NonFiniteLoss
 from utils.run.files import write_json
 from utils.run.folder import record_selection
-from utils.run.logging import EpochLine, epoch_line, format_metrics
+from utils.run.logging import EpochLine, epoch_line, format_metrics, read_records
 from utils.run.resume import apply_resume, save_resume
 
 
@@ -100,7 +101,8 @@ class EpochMeter:
 def iterate(loader, phase, epoch, loop):
     """Batches with a tqdm bar (phase and epoch in the description); stops after `loop.max_batches` if > 0."""
     total = min(len(loader), loop.max_batches) if loop.max_batches else len(loader)
-    bar = tqdm(loader, desc=f"{phase} epoch {epoch}", total=total, leave=False, dynamic_ncols=True, disable=None)
+    on_a_terminal = sys.stdout.isatty() and sys.stderr.isatty()  # a log file gets the epoch lines, not the bar
+    bar = tqdm(loader, desc=f"{phase} epoch {epoch}", total=total, leave=False, dynamic_ncols=True, disable=not on_a_terminal)
     for batch_index, batch in enumerate(bar):
         if batch_index >= total:
             break
@@ -239,10 +241,20 @@ def fit(ctx, run_epoch: Callable, policy: CheckpointPolicy, modules, optimizers,
         last_epoch = epoch
         if stopping:
             print(f"early stop: no gain in {policy.selection} for {progress['epochs_without_gain']} epochs")
-    if policy.last == LAST_AT_END and last_epoch is not None:
+    if last_epoch is None and start > 0:  # resumed with nothing left to train: the run had ended (or was killed while ending)
+        last_epoch, metrics = start - 1, logged_metrics(logger, start - 1)
+        reason = "early stop" if progress["epochs_without_gain"] > policy.patience else f"--epochs {args.epochs}"
+        print(f"--resume 1: the run ended after epoch {last_epoch} ({reason}); nothing to train, its end is written again as it was")
+    if policy.last == LAST_AT_END and last_epoch is not None and metrics:
         save_last(last_epoch, metrics)
     print(f"best {policy.selection} {progress['best']:.2f} (run folder {os.path.abspath(ctx.run_dir)})")
     return FitResult(metrics, progress, last_epoch)
+
+
+def logged_metrics(logger, epoch):
+    """The figures logged for training epoch `epoch` (its metrics.jsonl record), {} when there is none."""
+    records = [record for record in read_records(logger.metrics_path) if record["epoch"] == epoch and "learning rate" in record]
+    return {key: value for key, value in records[-1].items() if key != "epoch"} if records else {}
 
 
 def report_summary(ctx, summary, step, heading):
