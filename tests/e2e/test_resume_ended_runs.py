@@ -127,3 +127,18 @@ def test_workers_change_no_figure(synthetic_data, tmp_path):
     for workers in ("0", "2"):
         run("ordinal-pretrain-cluttermnist-scale.py", [*base, "--savename", f"w{workers}", "--workers", workers])
     assert read_metrics(str(tmp_path / "w0")) == read_metrics(str(tmp_path / "w2"))
+
+
+def test_bad_values_that_would_give_silent_wrong_results_are_refused(synthetic_data, successor, tmp_path, capsys):
+    """--steps -5 (a milestone that never comes) and a test split smaller than one group (every Test
+    figure 0) end with one line, before any run folder is left behind."""
+    with pytest.raises(SystemExit) as stop:
+        load_script("train-joint.py").main(["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--steps", "-5"])
+    assert stop.value.code == 2 and "--steps must be >= 1" in capsys.readouterr().err
+    saveroot, commands = successor
+    script, argv = commands["penc"]
+    with pytest.raises(SystemExit) as stop:
+        load_script(script).main([*argv, "--saveroot", str(tmp_path), "--samples_per_class", "11", "--batch_size", "20"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 1 and len(err) == 1 and "the test split of patch digit 3 has 10 images" in err[0]
+    assert not os.path.exists(tmp_path / "penc")

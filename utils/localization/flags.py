@@ -69,4 +69,6 @@ def check_shared_flags(parser, args, positive):
         parser.error(f"--gamma must be in [0, 1], got {args.gamma}")
     if args.patience < 0:
         parser.error(f"--patience must be >= 0, got {args.patience}")
+    if args.steps is not None and any(step < 1 for step in args.steps):
+        parser.error(f"--steps must be >= 1, got {args.steps}")
     return args

@@ -25,6 +25,10 @@ def build_prototype_loaders(args, device, shuffle_generator):
     train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed)
     test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test")
     print(f"data: {args.bg_name}, digit {args.digit}: {describe(train_set)} / {len(test_set)} test images from {args.datapath}")
+    for dataset in (train_set, test_set):  # a split smaller than one group would log every one of its figures as 0
+        if len(dataset) < args.samples_per_class:
+            raise DataError(f"the {dataset.split} split of {args.bg_name} digit {args.digit} has {len(dataset)} images, fewer than "
+                            f"--samples_per_class {args.samples_per_class}: no group of K images forms; lower --samples_per_class")
     return {"train": make_loader(train_set, args.batch_size, True, shuffle_generator, args.workers, device), "val": None,
             "test": make_loader(test_set, args.batch_size, False, None, args.workers, device)}
 

@@ -106,8 +106,6 @@ def check_successor_args(parser, args, grouped=True):
         parser.error(f"--sample_size {args.sample_size} is smaller than --samples_per_class {args.samples_per_class}")
     if args.visualize < 0:
         parser.error(f"--visualize must be >= 0, got {args.visualize}")
-    if any(step < 1 for step in args.steps):
-        parser.error(f"--steps must be >= 1, got {args.steps}")
     if not math.isfinite(args.lamb_base):
         parser.error(f"--lamb_base must be a finite number, got {args.lamb_base}")
     return args
