@@ -130,3 +130,16 @@ def test_load_arrays_missing_background_files_name_the_flag(tmp_path):
     with pytest.raises(DataError) as error:
         load_arrays(str(tmp_path), 3, "test")
     assert "--bg_name" not in str(error.value) and "moreclutter" in str(error.value)
+
+
+def test_an_npz_archive_under_the_npy_name_is_refused(tmp_path):
+    from utils.errors import DataError
+
+    datapath = str(tmp_path)
+    write_synthetic_split(datapath, 4, "test", 4)
+    data_path, _ = data_files(datapath, 4, "test")
+    images = np.load(data_path)
+    with open(data_path, "wb") as stream:
+        np.savez(stream, images=images)
+    with pytest.raises(DataError, match="is an .npz archive, not a .npy array"):
+        load_arrays(datapath, 4, "test")

@@ -36,3 +36,27 @@ def test_original_checkpoint_with_numpy_acc_loads(tmp_path):
     torch.save({"epoch": np.int64(7), "state_dict": source.state_dict(), "acc": np.float64(88.5)}, path)
     state = load_weights(Net(pooling_size=5), path)
     assert float(state["acc"]) == 88.5 and int(state["epoch"]) == 7
+
+
+def test_a_failed_checkpoint_write_names_the_file_and_leaves_the_old_one(tmp_path, monkeypatch):
+    """torch reports a full disk while it writes as a RuntimeError; the run gets an OSError naming the file."""
+    path = str(tmp_path / "resume.pth.tar")
+    save_checkpoint({"epoch": 0}, path)
+
+    def full_disk(state, stream):
+        stream.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError) as failure:
+        save_checkpoint({"epoch": 1}, path)
+    assert failure.value.filename == path and "could not be written" in failure.value.strerror
+    monkeypatch.undo()
+    assert load_checkpoint(path, ("epoch",))["epoch"] == 0 and os.listdir(tmp_path) == ["resume.pth.tar"]
+
+
+def test_a_state_dict_that_is_not_a_dict_is_refused(tmp_path):
+    path = str(tmp_path / "odd.pth.tar")
+    torch.save({"epoch": 0, "state_dict": [1, 2, 3], "acc": 0.0}, path)
+    with pytest.raises(CheckpointError, match="state_dict is a list"):
+        load_weights(Net(3), path, "net")

@@ -56,6 +56,7 @@ def run_main(script, argv, capsys):
         (["--seed", "-1"], "--seed must be in 0..4294967295"),
         (["--seed", str(2**70)], "--seed must be in 0..4294967295"),
         (["--min_box_side", "85"], "--min_box_side must be at most the image side 84"),
+        (["--min_box_side", "1"], "--min_box_side must be in 2..84"),
         (["--pooling_size", "100000"], "--pooling_size must be at most the image side 84"),
         (["--overwrite", "1", "--resume", "1"], "--overwrite 1 replaces a run"),
         (["--overwrite", "1", "--evaluate", "1"], "--overwrite 1 replaces a run"),

@@ -36,6 +36,9 @@ def load_arrays(datapath, digit, split, bg=None):
         labels = np.load(label_path)
     except (ValueError, OSError, EOFError) as error:
         raise DataError(f"cannot read {data_path} / {label_path} ({error}); regenerate with: {hint}") from None
+    for path, array in ((data_path, images), (label_path, labels)):
+        if not isinstance(array, np.ndarray):  # np.load opens an .npz archive (a zip) whatever the file's name
+            raise DataError(f"{path} is an .npz archive, not a .npy array; regenerate with: {hint}")
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or labels.shape != (images.shape[0], 4):
         raise DataError(
             f"malformed data for digit {digit} ({split}): images {images.shape}, labels {labels.shape}; "

@@ -62,6 +62,8 @@ def check_shared_flags(parser, args, positive):
     for name in ("lamb", "lamb_ent"):
         if not math.isfinite(getattr(args, name)):
             parser.error(f"--{name} must be a finite number, got {getattr(args, name)}")
+    if args.min_box_side < 2:  # the actor divides by window sides
+        parser.error(f"--min_box_side must be in 2..{IMAGE_SIZE}, got {args.min_box_side}")
     for name in ("min_box_side", "pooling_size"):
         if getattr(args, name) > IMAGE_SIZE:
             parser.error(f"--{name} must be at most the image side {IMAGE_SIZE}, got {getattr(args, name)}")

@@ -1,5 +1,6 @@
 """Checkpoints in the original format, written atomically and loaded without pickled objects."""
 
+import errno
 import os
 
 import numpy as np
@@ -23,7 +24,15 @@ def save_checkpoint(state, path):
     """Writes `state` (a dict of plain types and tensors) atomically: a run killed at any moment
     leaves either the previous file or the new one, never a truncated one."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomically(path, lambda stream: torch.save(state, stream))
+
+    def write(stream):
+        try:
+            torch.save(state, stream)
+        except RuntimeError as error:  # torch reports a failed write (a full disk, a file-size limit) as its own error
+            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+            raise OSError(errno.EIO, f"the checkpoint could not be written (a full disk or a file-size limit?): {reason}") from None
+
+    write_atomically(path, write)
 
 
 def load_checkpoint(path, required=("state_dict",)):
@@ -48,6 +57,9 @@ def load_weights(module, path, what="model"):
         if key in state and hasattr(module, key) and state[key] != getattr(module, key):
             raise CheckpointError(f"{path} was trained with --{key} {state[key]}; this run has --{key} {getattr(module, key)} "
                                   f"(use the same --{key})")
+    if not isinstance(state["state_dict"], dict):
+        raise CheckpointError(f"{path}: its state_dict is a {type(state['state_dict']).__name__}, not a dict of tensors; "
+                              f"not a checkpoint of this project")
     try:
         module.load_state_dict(state["state_dict"], strict=True)
     except RuntimeError as error:
