@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tools.summary import describe  # noqa: E402
+from utils.errors import SummaryError  # noqa: E402
 
 COLUMNS = [("Test Before Loc Acc", "test before"), ("Test Last Loc Acc", "test after (last)"),
            ("Test Label Free Loc Acc", "test after (label-free)"), ("Test Best Loc Acc", "test best (oracle)"),
@@ -23,10 +24,12 @@ COLUMNS = [("Test Before Loc Acc", "test before"), ("Test Last Loc Acc", "test a
 
 def read_run(run_dir):
     """(target (bg, digit), summary dict, epochs run) of one adaptation run folder."""
-    with open(os.path.join(run_dir, "summary.json")) as stream:
-        summary = json.load(stream)
-    with open(os.path.join(run_dir, "support_inds.json")) as stream:
-        support = json.load(stream)
+    with open(os.path.join(run_dir, "summary.json"), "rb") as stream:
+        summary = json.loads(stream.read().decode("utf-8"))
+    with open(os.path.join(run_dir, "support_inds.json"), "rb") as stream:
+        support = json.loads(stream.read().decode("utf-8"))
+    if not isinstance(summary, dict) or not isinstance(support, dict) or not {"bg", "digit"} <= set(support):
+        raise SummaryError(f"{run_dir}: summary.json or support_inds.json is not what adapt_agent.py writes")
     return (support["bg"], support["digit"]), summary, int(summary.get("Last Epoch", -1)) + 1
 
 
@@ -58,7 +61,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         print(table(args.runs))
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, SummaryError) as error:  # ValueError: JSON that is cut short or not UTF-8
         print(f"adaptation_table.py: error: cannot read the runs ({error})", file=sys.stderr)
         raise SystemExit(1)
 

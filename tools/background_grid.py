@@ -65,11 +65,16 @@ def draw_grid(kinds, count, out):
     plt.close(figure)
 
 
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
+
+
 def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f"--count must be positive, got {args.count}")
+    if os.path.splitext(args.out)[1].lower() not in FIGURE_SUFFIXES:  # matplotlib would add .png or fail on an unknown one
+        parser.error(f"--out {args.out}: give a file ending in {', '.join(FIGURE_SUFFIXES)}")
     kinds = load_kinds(args)
     if not kinds:
         parser.error(f"no background files for digit {args.digit} ({args.split}) under {args.datapath}; "

@@ -15,6 +15,7 @@ import re
 
 from utils.errors import CheckpointError, SummaryError
 from utils.run.checkpoints import load_checkpoint
+from utils.run.folder import read_owner
 
 # kind -> (selection metric without its split prefix, best checkpoint file)
 KINDS = {"pretrain": ("Ord Acc Inst", "best.pth.tar"), "joint": ("Loc Acc", "best_net.pth.tar")}
@@ -36,15 +37,22 @@ def runs_parent(run_dirs):
 
 
 def read_jsonl(path):
+    """The records of a metrics.jsonl file; SummaryError naming the first line that is not a record
+    (bytes that are not UTF-8, not JSON, or a record without a numeric `epoch`)."""
     records = []
-    with open(path) as stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as stream:
+        for number, raw in enumerate(stream, 1):
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise SummaryError(f"{path}, line {number}: not JSON") from None
+                line = raw.decode("utf-8")
+                record = json.loads(line) if line.strip() else None
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise SummaryError(f"{path}, line {number}: not a JSON record (cut short or overwritten?)") from None
+            if record is None:
+                continue
+            epoch = record.get("epoch") if isinstance(record, dict) else None
+            if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
+                raise SummaryError(f"{path}, line {number}: a record without a numeric epoch (not a metrics file of this project?)")
+            records.append(record)
     return records
 
 
@@ -126,7 +134,7 @@ def read_run(run_dir):
         raise SummaryError(f"{run_dir}: neither metrics.jsonl nor cross_digit.csv (not a run folder of this project)")
     wall_s, wall_source = wall_seconds(run_dir)
     run = {"dir": run_dir, "kind": None, "protocol": None, "wall_s": wall_s, "wall_source": wall_source, "cross_digit": None,
-           "trained_on": None}
+           "trained_on": None, "script": read_owner(run_dir).get("script")}  # the script that owns the folder (run.json)
     if os.path.isfile(cross_path):
         run["cross_digit"], run["trained_on"] = read_cross_digit(cross_path)
     records = read_jsonl(metrics_path) if os.path.isfile(metrics_path) else []
@@ -219,8 +227,8 @@ def aggregate_cross_digit(runs):
 
 
 def check_compatible(runs):
-    """One kind of training and one protocol per summary: a mean over mixed runs would mislead."""
-    for field, what in (("kind", "kinds of training"), ("protocol", "checkpoint-selection protocols")):
+    """One script, one kind of training and one protocol per summary: a mean over mixed runs would mislead."""
+    for field, what in (("script", "scripts"), ("kind", "kinds of training"), ("protocol", "checkpoint-selection protocols")):
         groups = {}
         for run in runs:
             if run[field] is not None:

@@ -195,3 +195,41 @@ def test_background_grid_draws_the_kinds_that_exist(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         grid.main(["--datapath", str(tmp_path / "none"), "--out", str(tmp_path / "no.png")])
     assert stop.value.code == 2 and "no background files" in capsys.readouterr().err
+
+
+def one_error_line(call, capsys):
+    """(exit code, the stderr lines) of a tool call that must fail with one line."""
+    code = exit_code(call)
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_tools_on_bad_run_folders_give_one_line(tmp_path, capsys):
+    good, other = str(tmp_path / "a"), str(tmp_path / "b")
+    write_joint_run(good, [10.0, 20.0], 1)
+    write_joint_run(other, [10.0, 30.0], 1)
+    with open(os.path.join(good, "run.json"), "w") as stream:
+        json.dump({"script": "train-joint.py"}, stream)
+    with open(os.path.join(other, "run.json"), "w") as stream:
+        json.dump({"script": "train_agent.py"}, stream)
+    summarize_runs = load_tool("summarize_runs").main
+    code, err = one_error_line(lambda: summarize_runs([good, other, "--out", ""]), capsys)
+    assert code == 1 and len(err) == 1 and "the runs mix scripts" in err[0]  # a successor run is not a seed of a 2021 recipe
+    with open(os.path.join(other, "metrics.jsonl"), "ab") as stream:
+        stream.write(b'{"epoch": 2, "Test Loc Acc": \xff\xfe}\n')
+    code, err = one_error_line(lambda: summarize_runs([other, "--out", ""]), capsys)
+    assert code == 1 and len(err) == 1 and "line 4: not a JSON record" in err[0]
+    with open(os.path.join(other, "metrics.jsonl"), "w") as stream:
+        stream.write('{"Test Loc Acc": 1.0}\n')
+    code, err = one_error_line(lambda: summarize_runs([other, "--out", ""]), capsys)
+    assert code == 1 and len(err) == 1 and "without a numeric epoch" in err[0]
+    with open(os.path.join(good, "summary.json"), "w") as stream:
+        json.dump([1, 2], stream)
+    with open(os.path.join(good, "support_inds.json"), "w") as stream:
+        json.dump({"bg": "clutter", "digit": 2, "indices": [0]}, stream)
+    code, err = one_error_line(lambda: load_tool("adaptation_table").main([good]), capsys)
+    assert code == 1 and len(err) == 1 and "not what adapt_agent.py writes" in err[0]
+
+
+def test_background_grid_refuses_an_output_without_a_figure_suffix(tmp_path, capsys):
+    code, err = one_error_line(lambda: load_tool("background_grid").main(["--datapath", str(tmp_path), "--out", str(tmp_path / "grid")]), capsys)
+    assert code == 2 and "give a file ending in .png" in err[-1] and not os.listdir(tmp_path)
