@@ -40,3 +40,14 @@ def test_epoch_line_is_short_and_says_what_matters():
     assert epoch_line(0, 5, {}, "Test Loc Acc", False, line, 1.0, 59).startswith("epoch 0 of 5 | Test Loc Acc - | CorLoc train - test -")
     assert [number(v) for v in (0.0, 0.1234, 0.001234, 2249.9, 93.411, float("nan"))] == ["0", "0.1234", "0.001234", "2250", "93.41", "-"]
     assert [duration(s) for s in (42.4, 185, 8040)] == ["42 s", "3m 05s", "2h 14m"]
+
+
+def test_wandb_start_is_bounded(monkeypatch):
+    """A logged-in user without network waits at most $WANDB_INIT_TIMEOUT seconds (default 10, not wandb's 90)."""
+    wandb = pytest.importorskip("wandb")
+    from utils.run.logging import WANDB_INIT_TIMEOUT_S, wandb_settings
+
+    monkeypatch.delenv("WANDB_INIT_TIMEOUT", raising=False)
+    assert wandb_settings(wandb).init_timeout == WANDB_INIT_TIMEOUT_S == 10.0
+    monkeypatch.setenv("WANDB_INIT_TIMEOUT", "2.5")
+    assert wandb_settings(wandb).init_timeout == 2.5 and wandb_settings(wandb).console == "off"

@@ -35,6 +35,21 @@ def resolve_wandb_mode(flag=None):
     return "online" if wandb_logged_in() else "offline"
 
 
+# how long a run waits for wandb to start (online: to reach its server) before it logs offline instead;
+# wandb's own default is 90 s, which a logged-in user on a compute node without network waits on every run
+WANDB_INIT_TIMEOUT_S = 10.0
+
+
+def wandb_settings(wandb):
+    """wandb's settings for a run: no console capture, and the start bounded by $WANDB_INIT_TIMEOUT
+    (seconds; default WANDB_INIT_TIMEOUT_S)."""
+    try:
+        timeout = float(os.environ.get("WANDB_INIT_TIMEOUT", WANDB_INIT_TIMEOUT_S))
+    except ValueError:
+        timeout = WANDB_INIT_TIMEOUT_S
+    return wandb.Settings(console="off", init_timeout=timeout)
+
+
 def warn(message):
     print(f"WARNING: {message}", file=sys.stderr, flush=True)
 
@@ -68,18 +83,20 @@ class RunLogger:
             self.mode = "disabled"
             return None
         kwargs = dict(project=project, config=config, dir=self.run_dir, job_type=job_type, id=run_id, resume="allow" if run_id else None)
+        failures = []
         for mode in (self.mode, "offline") if self.mode == "online" else (self.mode,):
             try:
-                run = wandb.init(mode=mode, settings=wandb.Settings(console="off"), reinit="finish_previous", **kwargs)
-                if mode != self.mode:
-                    warn(f"wandb {self.mode} failed; logging offline instead (sync later with `wandb sync {self.run_dir}/wandb`)")
+                run = wandb.init(mode=mode, settings=wandb_settings(wandb), reinit="finish_previous", **kwargs)
+                if mode != self.mode:  # one line for the fallback, with the reason
+                    warn(f"wandb {self.mode} failed; logging offline instead ({failures[0]}; sync later with "
+                         f"`wandb sync {self.run_dir}/wandb`)")
                 self.mode = mode
                 for name in self.selection:
                     run.define_metric(name, summary="max")
                 return run
-            except Exception as error:  # wandb raises its own types for network, auth and settings errors
-                warn(f"wandb {mode} init failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
-        warn("wandb disabled for this run; metrics go to stdout and metrics.jsonl")
+            except Exception as error:  # wandb raises its own types for network, auth, timeout and settings errors
+                failures.append(f"{mode}: {str(error).splitlines()[0][:160] if str(error) else type(error).__name__}")
+        warn(f"wandb disabled for this run ({'; '.join(failures)}); metrics go to stdout and metrics.jsonl")
         self.mode = "disabled"
         return None
 
