@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -99,24 +100,79 @@ def record_launch(run_dir, command, seed, device, start, wall_s, exit_code):
     return path
 
 
+# the training processes the launcher runs now: a signal to the launcher reaches each of them
+RUNNING = set()
+RUNNING_LOCK = threading.Lock()
+
+
+def stop_running():
+    """Sends SIGTERM to every training process still running: each saves its state and stops cleanly
+    (exit code 130, `--resume 1` continues it)."""
+    with RUNNING_LOCK:
+        processes = list(RUNNING)
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+
+
 def run_recorded(command, run_dir, seed, env=None, device=None, log_path=None):
     """Runs `command` to the end (output to the terminal, or to `log_path`), records it in the run
-    folder's launch.json and returns its exit code."""
+    folder's launch.json and returns its exit code. Ctrl-C or SIGTERM to the launcher (a
+    KeyboardInterrupt here) stops the process cleanly, records its exit code and re-raises."""
     env = dict(os.environ if env is None else env)
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
     start, tick = now(), time.monotonic()
+    log = None
     try:
         if log_path:
             os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-            with open(log_path, "w") as log:
-                code = subprocess.call(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        else:
-            code = subprocess.call(command, env=env)
+            log = open(log_path, "w")
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT if log else None)
     except OSError as error:
+        if log:
+            log.close()
         raise LaunchError(f"cannot run {command[0]}: {error.strerror}") from None
+    with RUNNING_LOCK:
+        RUNNING.add(process)
+    try:
+        try:
+            code = process.wait()
+        except KeyboardInterrupt as interrupt:
+            if not from_sigterm(interrupt):  # Ctrl-C on a terminal reached the process too: give it time to stop
+                wait_until_stopped(process, timeout=GRACE_S)
+            stop_running()
+            code = wait_until_stopped(process)
+            record_launch(run_dir, command, seed, device, start, time.monotonic() - tick, code)
+            raise
+    finally:
+        with RUNNING_LOCK:
+            RUNNING.discard(process)
+        if log:
+            log.close()
     record_launch(run_dir, command, seed, device, start, time.monotonic() - tick, code)
     return code
+
+
+GRACE_S = 3.0  # after Ctrl-C, how long a process has to stop on its own before the launcher sends SIGTERM
+
+
+def from_sigterm(interrupt):
+    """True for the KeyboardInterrupt that utils.run.signals raises on SIGTERM (only the launcher got it)."""
+    return bool(interrupt.args) and interrupt.args[0] == f"signal {int(signal.SIGTERM)}"
+
+
+def wait_until_stopped(process, timeout=None):
+    """Waits (at most `timeout` seconds) for a process told to stop -> its exit code, or None when it is
+    still running; a further Ctrl-C meanwhile is not obeyed (the process is saving)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            return process.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return None
+        except KeyboardInterrupt:
+            continue
 
 
 def seed_jobs(command, seeds, saveroot, savename):
@@ -164,8 +220,22 @@ def run_jobs(jobs, lanes, env=None, log=print):
     threads = [threading.Thread(target=work, args=(device,)) for device in lanes]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt as interrupt:  # the main thread gets the signal: stop the running seeds, start no other
+        while not pending.empty():
+            pending.get_nowait()
+        if not from_sigterm(interrupt):
+            time.sleep(GRACE_S)
+        stop_running()
+        for thread in threads:
+            while thread.is_alive():
+                try:
+                    thread.join()
+                except KeyboardInterrupt:
+                    continue
+        raise
     return codes
 
 

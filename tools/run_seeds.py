@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tools.launch import base_command, gpu_lanes, last_flag_value, program_savename, run_jobs, seed_jobs  # noqa: E402
 from utils.errors import LaunchError  # noqa: E402
+from utils.run.signals import interrupt_on_sigterm  # noqa: E402
 
 
 def split_argv(argv):
@@ -71,6 +72,7 @@ def parse(argv):
 
 
 def main(argv=None):
+    interrupt_on_sigterm()  # SIGTERM (a scheduler's kill) is a Ctrl-C: it reaches the running seed, which saves and stops
     args, command = parse(argv)
     try:
         full = base_command(command)
@@ -88,6 +90,10 @@ def main(argv=None):
     except LaunchError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1)
+    except KeyboardInterrupt:
+        print("error: interrupted; the running seeds were stopped and recorded in their launch.json; rerun the same command "
+              "plus --resume 1 to continue them", file=sys.stderr)
+        raise SystemExit(130)
     failed = [seed for seed, code in codes.items() if code != 0]
     folders = " ".join(job["run_dir"] for job in jobs)
     print(f"{len(jobs) - len(failed)} of {len(jobs)} seeds finished; summary: python tools/summarize_runs.py {folders}")

@@ -233,3 +233,49 @@ def test_tools_on_bad_run_folders_give_one_line(tmp_path, capsys):
 def test_background_grid_refuses_an_output_without_a_figure_suffix(tmp_path, capsys):
     code, err = one_error_line(lambda: load_tool("background_grid").main(["--datapath", str(tmp_path), "--out", str(tmp_path / "grid")]), capsys)
     assert code == 2 and "give a file ending in .png" in err[-1] and not os.listdir(tmp_path)
+
+
+PATIENT = """
+import os, signal, sys, time
+args = sys.argv[1:]
+run_dir = os.path.join(args[args.index("--saveroot") + 1], args[args.index("--savename") + 1])
+os.makedirs(run_dir, exist_ok=True)
+
+def stop(signum, frame):
+    open(os.path.join(run_dir, "stopped"), "w").write(str(signum))
+    sys.exit(130)
+
+signal.signal(signal.SIGTERM, stop)
+open(os.path.join(run_dir, "pid"), "w").write(str(os.getpid()))
+time.sleep(60)
+sys.exit(0)
+"""
+
+
+def test_a_signal_to_the_launcher_stops_its_seed_cleanly(tmp_path):
+    """SIGTERM to tools/run_seeds.py reaches the running seed, which stops (exit 130); the launcher records
+    that in launch.json and exits 130 with one line; no process is left behind."""
+    import signal
+    import subprocess
+    import time
+
+    program = tmp_path / "patient_train.py"
+    program.write_text("DEFAULT_SAVENAME = 'patient'\n" + PATIENT)
+    saveroot = tmp_path / "runs"
+    launcher = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "run_seeds.py"), "--seeds", "0", "1", str(program),
+                                 "--saveroot", str(saveroot)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_file = saveroot / "patient_seed0" / "pid"
+    deadline = time.time() + 60
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=30)
+    assert launcher.returncode == 130 and len(err.strip().splitlines()) == 1 and err.startswith("error: interrupted"), err
+    assert (saveroot / "patient_seed0" / "stopped").read_text() == str(int(signal.SIGTERM))
+    with open(saveroot / "patient_seed0" / "launch.json") as stream:
+        assert json.load(stream)["sessions"][-1]["exit_code"] == 130
+    assert not (saveroot / "patient_seed1").exists()  # the next seed never started
+    child = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
