@@ -10,7 +10,6 @@ import os
 
 import torch
 
-from utils.errors import DataError
 from utils.localization.rollout import corloc
 from utils.plots import draw_run_curves
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
@@ -81,9 +80,6 @@ def train(ctx, encoder, agent, config, encoder_path):
 def run(args, run_dir):
     ctx = RunContext(args, run_dir, "train_agent", build_prototype_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
-    if not args.pretrained:
-        raise DataError("train_agent.py needs --pretrained, the encoder checkpoint of pretrain_encoder_ordinal.py (e.g. "
-                        "results/pretrain_mnist_ae/best.pth.tar)")
     encoder_path = resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")
     if not args.evaluate:
         check_inputs(run_dir, {"--pretrained": encoder_path}, resuming=ctx.resume is not None)
@@ -102,7 +98,9 @@ def run(args, run_dir):
 
 
 def main(argv=None):
-    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse_successor_args)
+    needs = {"pretrained": "the encoder checkpoint of pretrain_encoder_ordinal.py (e.g. pretrain_mnist_ae/best.pth.tar)"}
+    parse = lambda argv, description: parse_successor_args(argv, description, needs=needs)
+    return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse)
 
 
 if __name__ == "__main__":

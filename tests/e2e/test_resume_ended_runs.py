@@ -142,3 +142,31 @@ def test_bad_values_that_would_give_silent_wrong_results_are_refused(synthetic_d
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 1 and len(err) == 1 and "the test split of patch digit 3 has 10 images" in err[0]
     assert not os.path.exists(tmp_path / "penc")
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_nothing(successor, tmp_path, capsys):
+    """A missing flag is refused before a folder is made; a start that fails after its folder was made
+    (a support set larger than the target split) removes what it wrote; --evaluate never makes a run."""
+    saveroot, commands = successor
+    script, argv = commands["agent"]
+    fresh = [*argv[:argv.index("--saveroot")], "--saveroot", str(tmp_path), *argv[argv.index("--saveroot") + 2:]]
+    bare = [arg for i, arg in enumerate(fresh) if arg != "--pretrained" and (i == 0 or fresh[i - 1] != "--pretrained")]
+    with pytest.raises(SystemExit) as stop:
+        load_script(script).main(bare)
+    assert stop.value.code == 2 and "--pretrained is needed" in capsys.readouterr().err and not os.listdir(tmp_path)
+    script, argv = commands["adapt"]
+    target = [*argv[:argv.index("--saveroot")], "--saveroot", str(tmp_path), *argv[argv.index("--saveroot") + 2:],
+              "--pretrained_agent", os.path.join(saveroot, "agent", "best.pth.tar"), "--sample_size", "3"]
+    with pytest.raises(SystemExit) as stop:
+        load_script(script).main(target)
+    assert stop.value.code == 1 and "--support_size 5 is larger than the 3" in capsys.readouterr().err
+    assert not os.listdir(tmp_path)  # no folder, no sample_inds.json, no lock
+    for evaluate in ([*target[:-2], "--evaluate"],):
+        with pytest.raises(SystemExit) as stop:
+            load_script(script).main(evaluate)
+        assert stop.value.code == 1 and "--evaluate: there is no run in" in capsys.readouterr().err and not os.listdir(tmp_path)
+    os.makedirs(tmp_path / "adapt")
+    with pytest.raises(SystemExit) as stop:
+        load_script(script).main([*target[:-2], "--evaluate"])
+    assert stop.value.code == 1 and "holds no checkpoint to evaluate" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "adapt") == []

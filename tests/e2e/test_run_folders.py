@@ -122,7 +122,7 @@ def test_failed_runs_leave_no_folder_behind(synthetic_data, tmp_path, capsys):
     code, _, err = run_main(PRETRAIN, flags(str(tmp_path / "train_only"), tmp_path / "results", "never"), capsys)
     assert code == 1 and "missing data file" in err
     code, _, err = run_main(JOINT, flags(synthetic_data, tmp_path / "results", "never", "--evaluate", "1"), capsys)
-    assert code == 1 and "checkpoint not found" in err
+    assert code == 1 and "--evaluate: there is no run in" in err  # refused before any folder is made
     assert os.listdir(tmp_path / "results") == []
 
 

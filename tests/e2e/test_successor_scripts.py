@@ -119,7 +119,8 @@ def test_refused_switches_and_missing_checkpoints(corrupted_data, tmp_path, caps
     assert stop.value.code == 1 and "--pretrained nowhere.pth.tar: not found" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
         load_script("adapt_agent.py").main([*base, "--savename", "x", "--bg_name", "clutter", "--digit", "2"])
-    assert stop.value.code == 1 and "needs --pretrained_agent" in capsys.readouterr().err
+    assert stop.value.code == 2 and "--pretrained_agent is needed" in capsys.readouterr().err  # refused before any folder exists
+    assert not os.path.exists(os.path.join(str(tmp_path), "x"))
     with pytest.raises(SystemExit) as stop:
         script.main([*base, "--savename", "y", "--bg_name", "gaussian_noise", "--pretrained", "x"])
     assert "--bg_name gaussian_noise" in capsys.readouterr().err  # the missing data's hint names the kind

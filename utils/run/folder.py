@@ -114,19 +114,29 @@ class RunFolder:
         self.wrote_owner = False
         self.moved_to = None
         self.lock = None
+        self.found = set()
 
     def __enter__(self):
         self.created = not os.path.isdir(self.path)
+        if self.mode == "evaluate" and self.created:  # --evaluate reads a run; it never creates one
+            raise RunFolderError(f"--evaluate: there is no run in {self.path} (no such folder); check --saveroot and --savename")
         try:
             ensure_writable_folder(self.path)
         except OSError as error:
             raise OSError(f"cannot write to the run folder {self.path}: {error.strerror or error}") from None
+        lock_path = os.path.join(self.path, LOCK_FILE)
+        lock_existed = os.path.exists(lock_path)
         self.acquire_lock()
         try:
             self.remove_temporaries()
+            self.found = set(os.listdir(self.path))  # what a failed start must leave as it was
             self.check_and_claim()
         except BaseException:
             self.release()
+            if not lock_existed and os.path.exists(lock_path):  # a refused start leaves the folder as it found it
+                os.remove(lock_path)
+            if self.created and not os.listdir(self.path):
+                os.rmdir(self.path)
             raise
         return self.path
 
@@ -176,6 +186,8 @@ class RunFolder:
         if self.mode == "evaluate":
             if other:
                 raise RunFolderError(f"{self.path} holds a run of {other}, not of {self.script}; evaluate it with {other}")
+            if not any(name.endswith(CHECKPOINT_SUFFIX) for name in files):
+                raise RunFolderError(f"--evaluate: {self.path} holds no checkpoint to evaluate (the run has not finished an epoch)")
             return
         if self.mode == "resume" and files and other:
             raise RunFolderError(f"{self.path} holds a run of {other}; --resume 1 continues only a run of {self.script} "
@@ -201,9 +213,13 @@ class RunFolder:
         print(f"--overwrite 1: the old run in {self.path} is now in {target}")
 
     def undo(self):
-        """After a failed start that wrote no run file: restore the folder as it was."""
+        """After a failed start that wrote no run file: restore the folder as it was (the records the
+        start wrote, e.g. sample_inds.json, go too)."""
         if self.wrote_owner and os.path.isfile(os.path.join(self.path, OWNER_FILE)):
             os.remove(os.path.join(self.path, OWNER_FILE))
+        for name in set(os.listdir(self.path)) - self.found - {LOCK_FILE, OWNER_FILE}:
+            if os.path.isfile(os.path.join(self.path, name)):
+                os.remove(os.path.join(self.path, name))
         leftovers = [name for name in os.listdir(self.path) if name != LOCK_FILE]
         if self.moved_to and not leftovers:
             for name in os.listdir(self.moved_to):

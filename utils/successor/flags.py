@@ -91,8 +91,9 @@ def get_successor_parser(description=None):
     return p
 
 
-def check_successor_args(parser, args, grouped=True):
-    """As the 2021 checks; `grouped` (encoder pretraining, agent training): batches form groups of K."""
+def check_successor_args(parser, args, grouped=True, needs=None):
+    """As the 2021 checks; `grouped` (encoder pretraining, agent training): batches form groups of K;
+    `needs`: {flag: what to give} of the flags the script cannot run without."""
     check_shared_flags(parser, args, ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "steps_ag", "min_box_side",
                                       "samples_per_class", "support_size", "hidden_size", "dim"))
     check_run_flags(parser, args)
@@ -108,9 +109,12 @@ def check_successor_args(parser, args, grouped=True):
         parser.error(f"--visualize must be >= 0, got {args.visualize}")
     if not math.isfinite(args.lamb_base):
         parser.error(f"--lamb_base must be a finite number, got {args.lamb_base}")
+    for flag, what in (needs or {}).items():
+        if not getattr(args, flag):
+            parser.error(f"--{flag} is needed: {what}")
     return args
 
 
-def parse_successor_args(argv=None, description=None, grouped=True):
+def parse_successor_args(argv=None, description=None, grouped=True, needs=None):
     parser = get_successor_parser(description)
-    return check_successor_args(parser, parser.parse_args(argv), grouped)
+    return check_successor_args(parser, parser.parse_args(argv), grouped, needs)
