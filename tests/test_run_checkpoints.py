@@ -60,3 +60,21 @@ def test_a_state_dict_that_is_not_a_dict_is_refused(tmp_path):
     torch.save({"epoch": 0, "state_dict": [1, 2, 3], "acc": 0.0}, path)
     with pytest.raises(CheckpointError, match="state_dict is a list"):
         load_weights(Net(3), path, "net")
+
+
+def test_ctrl_c_twice_while_a_checkpoint_is_written_stops_after_the_write(tmp_path, monkeypatch):
+    import signal
+
+    path = str(tmp_path / "resume.pth.tar")
+    real_save = torch.save
+
+    def interrupted_save(state, stream):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # pressed twice
+        real_save(state, stream)
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"epoch": 3, "state_dict": {}}, path)
+    assert load_checkpoint(path, ("epoch",))["epoch"] == 3 and os.listdir(tmp_path) == ["resume.pth.tar"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back

@@ -51,3 +51,24 @@ def test_wandb_start_is_bounded(monkeypatch):
     assert wandb_settings(wandb).init_timeout == WANDB_INIT_TIMEOUT_S == 10.0
     monkeypatch.setenv("WANDB_INIT_TIMEOUT", "2.5")
     assert wandb_settings(wandb).init_timeout == 2.5 and wandb_settings(wandb).console == "off"
+
+
+def test_a_wandb_failure_never_stops_the_run(tmp_path, capsys):
+    class BrokenRun:
+        id = "abc"
+
+        def log(self, *args, **kwargs):
+            raise OSError("[Errno 30] Read-only file system: '/home/user/.cache/wandb'")
+
+        def finish(self):
+            raise AssertionError("finish must not be called on a run already turned off")
+
+    pytest.importorskip("wandb")
+    logger = RunLogger(str(tmp_path), {}, "p", mode="disabled")
+    logger.run, logger.mode = BrokenRun(), "offline"
+    logger.log({"Test Loc Acc": 50.0}, 0)
+    logger.log({"Test Loc Acc": 60.0}, 1)
+    logger.finish()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "wandb failed (" in err[0] and "Read-only file system" in err[0]
+    assert logger.mode == "disabled" and (tmp_path / "metrics.jsonl").read_text().count("Test Loc Acc") == 2

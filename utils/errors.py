@@ -46,3 +46,7 @@ class LaunchError(UserError):
 
 class SummaryError(UserError):
     """Run folders that cannot be read or summarized together (tools/summarize_runs.py)."""
+
+
+class CompileFailed(UserError):
+    """`--compile 1` could not compile the network (no working C++ compiler, an unsupported op)."""

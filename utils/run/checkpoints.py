@@ -8,6 +8,7 @@ import torch
 
 from utils.errors import CheckpointError
 from utils.run.files import write_atomically
+from utils.run.signals import interrupts_deferred
 
 # numpy scalars (e.g. an `acc` computed with numpy, as original checkpoints may hold) are plain
 # data; allowing them keeps weights_only loading (no code runs) for such files.
@@ -32,7 +33,8 @@ def save_checkpoint(state, path):
             reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
             raise OSError(errno.EIO, f"the checkpoint could not be written (a full disk or a file-size limit?): {reason}") from None
 
-    write_atomically(path, write)
+    with interrupts_deferred():  # Ctrl-C (even twice) while a checkpoint is written stops the run after the write
+        write_atomically(path, write)
 
 
 def load_checkpoint(path, required=("state_dict",)):

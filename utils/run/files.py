@@ -1,5 +1,6 @@
 """Writing files so that nothing half-written is ever left behind."""
 
+import errno
 import os
 import tempfile
 
@@ -11,10 +12,13 @@ def current_umask():
 
 
 def naming_the_file(error, path):
-    """`error` with `path` as its file name when it names none (a full disk's write error names no file)."""
+    """`error` with `path` as its file name when it names none (a full disk's write error names no file;
+    numpy's short write, "cannot write N requested and M written", has not even an errno)."""
     names_a_real_file = bool(error.filename) and not str(error.filename).endswith(".tmp")
-    if error.errno is None or names_a_real_file:
+    if names_a_real_file:
         return error
+    if error.errno is None:
+        return OSError(errno.EIO, f"{error}; is the disk full or a file-size limit reached?", path)
     return OSError(error.errno, error.strerror, path)
 
 

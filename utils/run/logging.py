@@ -1,5 +1,6 @@
 """Metric logging to stdout, a JSON-lines file in the run folder and wandb (never prompts)."""
 
+import contextlib
 import json
 import math
 import netrc
@@ -135,9 +136,10 @@ class RunLogger:
         if self.run is not None:
             import wandb
 
-            images = {k: wandb.Image(v) for k, v in metrics.items() if isinstance(v, str) and v.endswith(".png")}
-            histograms = {k: wandb.Histogram(v.values) for k, v in metrics.items() if isinstance(v, Histogram)}
-            self.run.log({**metrics, **images, **histograms}, step=step)
+            with self.wandb_guarded():
+                images = {k: wandb.Image(v) for k, v in metrics.items() if isinstance(v, str) and v.endswith(".png")}
+                histograms = {k: wandb.Histogram(v.values) for k, v in metrics.items() if isinstance(v, Histogram)}
+                self.run.log({**metrics, **images, **histograms}, step=step)
 
     def table(self, name, rows, step):
         """Logs a list of dicts (same keys) as a wandb Table."""
@@ -146,12 +148,25 @@ class RunLogger:
         import wandb
 
         columns = list(rows[0].keys())
-        self.run.log({name: wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])}, step=step)
+        with self.wandb_guarded():
+            self.run.log({name: wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])}, step=step)
 
     def finish(self):
         if self.run is not None:
-            self.run.finish()
+            with self.wandb_guarded():
+                self.run.finish()
             self.run = None
+
+    @contextlib.contextmanager
+    def wandb_guarded(self):
+        """Logging never stops a run: a wandb failure (a full or unwritable folder, a lost service) turns
+        wandb off with one line; metrics.jsonl goes on."""
+        try:
+            yield
+        except Exception as error:  # wandb raises its own types
+            warn(f"wandb failed ({str(error).splitlines()[0][:160] if str(error) else type(error).__name__}); "
+                 f"it is off for the rest of the run, metrics go on to {self.metrics_path}")
+            self.run, self.mode = None, "disabled"
 
 
 def record_epoch(line):

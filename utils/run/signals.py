@@ -1,8 +1,11 @@
-"""The first thing a script runs, before its heavy imports (torch takes a second or two to load)."""
+"""Signals: the first thing a script runs, before its heavy imports (torch takes a second or two to
+load); from then on Ctrl-C and SIGTERM as KeyboardInterrupt; and a checkpoint write they cannot cut."""
 
+import contextlib
 import os
 import signal
 import sys
+import threading
 
 
 def quiet_ctrl_c():
@@ -25,3 +28,27 @@ def interrupt_on_sigterm():
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C and SIGTERM (once or many times) wait until the block ends, then interrupt as usual: a
+    checkpoint being written is written whole. Outside the main thread (signals reach only it) a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {number: signal.signal(number, lambda signum, frame: received.append(signum)) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if received:
+            raise KeyboardInterrupt(f"signal {received[0]}")
+
+
+def ignore_interrupts():
+    """While a stopped script reports and exits: a further Ctrl-C or SIGTERM must not cut that short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from utils.errors import CompileFailed
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -31,11 +33,28 @@ def set_deterministic(enabled):
     torch.backends.cudnn.benchmark = False
 
 
+def compiled(function):
+    """torch.compile(function), whose failure to compile (no working C++ compiler, an unsupported op)
+    is a one-line UserError, not a traceback from inside the compiler at the first batch."""
+    graph = torch.compile(function, dynamic=True)
+
+    def call(*args, **kwargs):
+        try:
+            return graph(*args, **kwargs)
+        except Exception as error:
+            if not type(error).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                raise
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise CompileFailed(f"--compile 1: torch.compile failed ({reason}); run without --compile") from None
+
+    return call
+
+
 def compile_models(net=None, agent=None):
     """`--compile 1`: torch.compile what the training loop calls (the net's `features` and `embed`, the
     agent's batched `sequence_logits`) as instance attributes, so state_dict keys stay unchanged."""
     if net is not None:
-        net.features = torch.compile(net.features, dynamic=True)
-        net.embed = torch.compile(net.embed, dynamic=True)
+        net.features = compiled(net.features)
+        net.embed = compiled(net.embed)
     if agent is not None:
-        agent.sequence_logits = torch.compile(agent.sequence_logits, dynamic=True)
+        agent.sequence_logits = compiled(agent.sequence_logits)
