@@ -123,10 +123,15 @@ def test_resume_refuses_another_starting_checkpoint(successor, tmp_path, capsys)
 
 
 def test_workers_change_no_figure(synthetic_data, tmp_path):
+    """--workers 0 and 2 give the same run, and a run stopped after an epoch and resumed with another
+    --workers continues it exactly (worker processes start afresh each epoch)."""
     base = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), *RUN, "--pooling_size", "3", "--batch_size", "16"]
     for workers in ("0", "2"):
         run("ordinal-pretrain-cluttermnist-scale.py", [*base, "--savename", f"w{workers}", "--workers", workers])
     assert read_metrics(str(tmp_path / "w0")) == read_metrics(str(tmp_path / "w2"))
+    run("ordinal-pretrain-cluttermnist-scale.py", [*base, "--savename", "stopped", "--workers", "2", "--epochs", "1"])
+    run("ordinal-pretrain-cluttermnist-scale.py", [*base, "--savename", "stopped", "--workers", "0", "--resume", "1"])
+    assert read_metrics(str(tmp_path / "stopped")) == read_metrics(str(tmp_path / "w0"))
 
 
 def test_bad_values_that_would_give_silent_wrong_results_are_refused(synthetic_data, successor, tmp_path, capsys):
