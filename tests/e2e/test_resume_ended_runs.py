@@ -90,10 +90,16 @@ def test_a_run_killed_while_ending_writes_its_end_on_resume(successor):
     assert "Test Last Loc Acc" in json.loads(summary)
 
 
-def test_joint_run_killed_before_its_last_pair_writes_it_on_resume(synthetic_data, tmp_path):
-    argv = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), *RUN, "--pooling_size", "3", "--batch_size", "32",
-            "--seq_len", "4", "--num_act", "10", "--savename", "joint"]
+def test_joint_run_killed_before_its_last_pair_writes_it_on_resume(synthetic_data, tmp_path, capsys):
+    common = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), *RUN, "--pooling_size", "3", "--batch_size", "32"]
+    for name, seed in (("pre_a", "1"), ("pre_b", "2")):  # two different nets
+        run("ordinal-pretrain-cluttermnist-scale.py", [*common, "--savename", name, "--epochs", "1", "--seed", seed])
+    argv = [*common, "--seq_len", "4", "--num_act", "10", "--savename", "joint", "--pretrained", "pre_a/best.pth.tar"]
     run("train-joint.py", argv)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # the 2021 joint stage, too, continues only from the net it started from
+        load_script("train-joint.py").main([*argv, "--resume", "1", "--pretrained", "pre_b/best.pth.tar"])
+    assert stop.value.code == 1 and "--pretrained: the run in" in capsys.readouterr().err
     run_dir = tmp_path / "joint"
     pair = {name: checkpoint(str(run_dir / name)) for name in ("last_net.pth.tar", "last_agent.pth.tar")}
     for name in pair:

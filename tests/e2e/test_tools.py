@@ -252,9 +252,11 @@ sys.exit(0)
 """
 
 
-def test_a_signal_to_the_launcher_stops_its_seed_cleanly(tmp_path):
-    """SIGTERM to tools/run_seeds.py reaches the running seed, which stops (exit 130); the launcher records
-    that in launch.json and exits 130 with one line; no process is left behind."""
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_signal_to_the_launcher_stops_its_seed_cleanly(tmp_path, signal_name):
+    """SIGTERM (a scheduler) or SIGINT to tools/run_seeds.py alone (not its process group) reaches the
+    running seed, which stops (exit 130); the launcher records that in launch.json and exits 130 with
+    one line; no process is left behind."""
     import signal
     import subprocess
     import time
@@ -269,7 +271,7 @@ def test_a_signal_to_the_launcher_stops_its_seed_cleanly(tmp_path):
     while not pid_file.exists() and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
-    launcher.send_signal(signal.SIGTERM)
+    launcher.send_signal(getattr(signal, signal_name))
     _, err = launcher.communicate(timeout=30)
     assert launcher.returncode == 130 and len(err.strip().splitlines()) == 1 and err.startswith("error: interrupted"), err
     assert (saveroot / "patient_seed0" / "stopped").read_text() == str(int(signal.SIGTERM))
