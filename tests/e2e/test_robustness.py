@@ -143,6 +143,9 @@ def test_checkpoint_errors(synthetic_data, tmp_path, capsys):
     code, err = run_main(JOINT, [*common, "--pretrained", str(good)], capsys)  # trained with --pooling_size 5, run uses 3
     assert code == 1 and "does not fit this net" in err and "--pooling_size" in err
     code, err = run_main(JOINT, [*common, "--savename", "never_trained", "--evaluate", "1"], capsys)
+    assert code == 1 and "--evaluate: there is no run in" in err and not (tmp_path / "never_trained").exists()
+    save_checkpoint({"epoch": 0}, str(tmp_path / "never_trained" / "resume.pth.tar"))  # a run killed before a best pair
+    code, err = run_main(JOINT, [*common, "--savename", "never_trained", "--evaluate", "1"], capsys)
     assert code == 1 and "checkpoint not found" in err and "best_net.pth.tar" in err
 
 
