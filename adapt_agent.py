@@ -7,6 +7,7 @@ if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads
 
     quiet_ctrl_c()
 
+import copy
 import os
 
 import numpy as np
@@ -172,8 +173,7 @@ def run(args, run_dir):
     try:
         prototype = support_prototype(ctx, encoder)
         summary = before(ctx, encoder, agent, config, prototype)
-        source = build_agent(args, ctx.device)
-        source.load_state_dict(agent.state_dict())  # the agent before adaptation, for --visualize
+        source = copy.deepcopy(agent) if args.visualize else None  # the agent before adaptation (no random draw)
         last_epoch = None
         if not args.evaluate:
             last_epoch = adapt(ctx, encoder, agent, config, prototype, encoder_path)

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}"
-CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}" "$PYTHON" train-joint.py \
+# exec: the training process takes the shell's place, so a signal to the recipe (Ctrl-C, a scheduler, tools/run_seeds.py) reaches it
+CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}" exec "$PYTHON" train-joint.py \
                        --savename cluttermnist_joint \
                        --pretrained cluttermnist_pretrain/best.pth.tar \
                        --lr_ag 0.001 \

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}"
-CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}" "$PYTHON" ordinal-pretrain-cluttermnist-scale.py \
+# exec: the training process takes the shell's place, so a signal to the recipe (Ctrl-C, a scheduler, tools/run_seeds.py) reaches it
+CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}" exec "$PYTHON" ordinal-pretrain-cluttermnist-scale.py \
                        --savename cluttermnist_pretrain \
                        --digit 4 \
                        --batch_size 192 \

@@ -4,6 +4,7 @@ sections that exist, and the public import paths stay."""
 import ast
 import os
 import re
+import sys
 
 import pytest
 from conftest import ROOT
@@ -30,7 +31,7 @@ def imports(path):
         for child in ast.iter_child_nodes(node):
             nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
-                names = [child.module]
+                names = [child.module] + [f"{child.module}.{alias.name}" for alias in child.names]  # `from utils import plots`
             elif isinstance(child, ast.Import):
                 names = [alias.name for alias in child.names]
             else:
@@ -47,16 +48,22 @@ def imports_of(package):
     return {path: [module for module, _, _ in imports(path)] for path in product_files(".py") if path.startswith(package + os.sep)}
 
 
-def test_the_walk_sees_files_and_their_imports():
+def test_the_walk_sees_files_and_their_imports(tmp_path, monkeypatch):
     assert "utils/run/loop.py" in product_files(".py") and "train-joint.py" in product_files(".py")
     assert "utils.run.loop" in [module for module, _, _ in imports("utils/method2021/epochs.py")]
     local = [(module, in_function) for module, _, in_function in imports("ordinal-pretrain-cluttermnist-scale.py")]
     assert ("utils.run.signals", False) in local  # the guarded import at the top of a script is not function-local
+    probe = tmp_path / "probe.py"
+    probe.write_text("from utils import plots\n\ndef late():\n    import models\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(tmp_path))  # imports() reads files under ROOT
+    assert [(m, f) for m, _, f in imports("probe.py")] == [("utils", False), ("utils.plots", False), ("models", True)]
 
 
 @pytest.mark.parametrize("package, forbidden", [
-    ("utils/run", ("utils.data", "utils.localization", "utils.method2021", "utils.successor", "models", "utils.plots")),
-    ("utils/data", ("utils.localization", "utils.method2021", "utils.successor", "models")),
+    ("utils/run", ("utils.data", "utils.localization", "utils.method2021", "utils.successor", "models", "utils.plots",
+                   "utils.actions", "utils.boxes", "utils.rl", "tools")),
+    ("utils/data", ("utils.localization", "utils.method2021", "utils.successor", "models", "utils.actions", "utils.boxes", "utils.rl",
+                    "tools")),
     ("utils/localization", ("utils.method2021", "utils.successor")),
     ("utils/successor", ("utils.method2021",)),
     ("utils/method2021", ("utils.successor",)),

@@ -74,7 +74,11 @@ def test_ctrl_c_twice_while_a_checkpoint_is_written_stops_after_the_write(tmp_pa
         real_save(state, stream)
 
     monkeypatch.setattr(torch, "save", interrupted_save)
-    with pytest.raises(KeyboardInterrupt):
-        save_checkpoint({"epoch": 3, "state_dict": {}}, path)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint({"epoch": 3, "state_dict": {}}, path)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+    finally:
+        signal.signal(signal.SIGINT, handler)
     assert load_checkpoint(path, ("epoch",))["epoch"] == 3 and os.listdir(tmp_path) == ["resume.pth.tar"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back

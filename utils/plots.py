@@ -199,11 +199,11 @@ def trajectory_gif(images, boxes, actions, targets, path, title=None, columns=No
     """The trajectories as an animated GIF, one frame per step 0..T (T + 1 frames): each image's box in
     red, its ground truth in green, the action that led to the frame as a glyph. images (R, 84, 84)
     uint8, boxes (R, T + 1, 4), actions (R, T), targets (R, 4); the R panels fill a grid of `columns`
-    (default: one row), each grid row optionally labelled (`row_labels`, e.g. before / after)."""
+    (default: rows of at most 8), each grid row optionally labelled (`row_labels`, e.g. before / after)."""
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     count, frames = boxes.shape[0], boxes.shape[1]
-    columns = columns or count
+    columns = columns or min(count, 8)  # a wide --visualize wraps onto more rows
     rows = -(-count // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.6 * rows + 0.4), squeeze=False)
 

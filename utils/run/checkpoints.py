@@ -30,6 +30,8 @@ def save_checkpoint(state, path):
         try:
             torch.save(state, stream)
         except RuntimeError as error:  # torch reports a failed write (a full disk, a file-size limit) as its own error
+            if "PytorchStreamWriter" not in str(error) and "inline_container" not in str(error):
+                raise  # not a write failure (e.g. memory): as it is
             reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
             raise OSError(errno.EIO, f"the checkpoint could not be written (a full disk or a file-size limit?): {reason}") from None
 

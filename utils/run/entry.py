@@ -8,7 +8,7 @@ import sys
 from utils.errors import UserError
 from utils.run.files import describe_os_error
 from utils.run.folder import RunFolder, run_files
-from utils.run.signals import ignore_interrupts, interrupt_on_sigterm
+from utils.run.signals import interrupt_on_sigterm, interrupts_ignored
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -71,8 +71,8 @@ def script_main(argv, description, default_savename, run, script, parse):
     except OSError as error:
         fail(describe_os_error(error))
     except KeyboardInterrupt:
-        ignore_interrupts()
-        fail(interrupted_message(run_dir, evaluating), code=130)
+        with interrupts_ignored():
+            fail(interrupted_message(run_dir, evaluating), code=130)
     except (MemoryError, RuntimeError) as error:
         if not out_of_memory(error):
             raise

@@ -16,6 +16,7 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
 
 from utils.errors import RunFolderError
 from utils.run.files import ensure_writable_folder, file_sha256, is_temporary, write_atomically
@@ -210,6 +211,7 @@ class RunFolder:
             if name != LOCK_FILE:
                 os.replace(os.path.join(self.path, name), os.path.join(target, name))
         self.moved_to = target
+        self.found = {LOCK_FILE}  # from here on everything else in the folder is the new run's
         print(f"--overwrite 1: the old run in {self.path} is now in {target}")
 
     def undo(self):
@@ -218,8 +220,11 @@ class RunFolder:
         if self.wrote_owner and os.path.isfile(os.path.join(self.path, OWNER_FILE)):
             os.remove(os.path.join(self.path, OWNER_FILE))
         for name in set(os.listdir(self.path)) - self.found - {LOCK_FILE, OWNER_FILE}:
-            if os.path.isfile(os.path.join(self.path, name)):
-                os.remove(os.path.join(self.path, name))
+            path = os.path.join(self.path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)  # e.g. the wandb/ folder of the failed start
+            else:
+                os.remove(path)
         leftovers = [name for name in os.listdir(self.path) if name != LOCK_FILE]
         if self.moved_to and not leftovers:
             for name in os.listdir(self.moved_to):

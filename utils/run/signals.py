@@ -48,7 +48,16 @@ def interrupts_deferred():
             raise KeyboardInterrupt(f"signal {received[0]}")
 
 
-def ignore_interrupts():
-    """While a stopped script reports and exits: a further Ctrl-C or SIGTERM must not cut that short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+@contextlib.contextmanager
+def interrupts_ignored():
+    """While a stopped script reports and exits: a further Ctrl-C or SIGTERM must not cut that short.
+    The handlers come back afterwards (a caller in the same process, e.g. a notebook, keeps its Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
