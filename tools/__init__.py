@@ -1,0 +1,1 @@
+"""Command-line tools and their libraries (launch, summary, plots); run as `python tools/<tool>.py`."""

@@ -41,8 +41,11 @@ def plot_runs(run_dirs, out):
         groups.setdefault(key, []).append((run_dir, selection, records))
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), squeeze=False)
     labels = {}
+    seen = {}
     for (script, selection, _), members in groups.items():
-        label = f"{script or '?'} ({len(members)} run{'s' if len(members) > 1 else ''})"
+        seen[script] = seen.get(script, 0) + 1  # recipes of one script with other flags: numbered apart
+        recipe_name = f"{script or '?'}" + (f" recipe {seen[script]}" if seen[script] > 1 else "")
+        label = f"{recipe_name} ({len(members)} run{'s' if len(members) > 1 else ''})"
         labels[label] = [run_dir for run_dir, _, _ in members]
         for axis, name in zip(axes[0], (selection, f"Train {phase_free(selection)}")):
             curves = [series(records, name) for _, _, records in members]

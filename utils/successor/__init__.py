@@ -1,0 +1,1 @@
+"""The successor method (docs/method.md §10): parser, configs, anchors, groups, epochs, agent set-up, the runs' data."""
