@@ -192,3 +192,10 @@ def test_adaptation_takes_batches_smaller_than_a_group(corrupted_data, pipeline,
          "--batch_size", "4", "--sample_size", "3", "--support_size", "2", "--savename", "small"])
     assert summary["Train Images"] == 3
     assert len(read_json(tmp_path, "small", "sample_inds.json")["indices"]) == 3
+
+
+def test_visualize_is_refused_where_nothing_is_drawn(capsys):
+    for script in ("pretrain_encoder_ordinal.py", "train_agent.py"):
+        with pytest.raises(SystemExit) as stop:
+            load_script(script).main(["--visualize", "2", "--pretrained", "x.pth.tar"])
+        assert stop.value.code == 2 and "--visualize draws adaptation's trajectories" in capsys.readouterr().err

@@ -91,9 +91,10 @@ def get_successor_parser(description=None):
     return p
 
 
-def check_successor_args(parser, args, grouped=True, needs=None):
+def check_successor_args(parser, args, grouped=True, needs=None, visualizes=False):
     """As the 2021 checks; `grouped` (encoder pretraining, agent training): batches form groups of K;
-    `needs`: {flag: what to give} of the flags the script cannot run without."""
+    `needs`: {flag: what to give} of the flags the script cannot run without; `visualizes`: the
+    script draws trajectories (adaptation), so --visualize means something."""
     check_shared_flags(parser, args, ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "steps_ag", "min_box_side",
                                       "samples_per_class", "support_size", "hidden_size", "dim"))
     check_run_flags(parser, args)
@@ -112,9 +113,11 @@ def check_successor_args(parser, args, grouped=True, needs=None):
     for flag, what in (needs or {}).items():
         if not getattr(args, flag):
             parser.error(f"--{flag} is needed: {what}")
+    if args.visualize and not visualizes:
+        parser.error("--visualize draws adaptation's trajectories (adapt_agent.py); this script has none to draw")
     return args
 
 
-def parse_successor_args(argv=None, description=None, grouped=True, needs=None):
+def parse_successor_args(argv=None, description=None, grouped=True, needs=None, visualizes=False):
     parser = get_successor_parser(description)
-    return check_successor_args(parser, parser.parse_args(argv), grouped, needs)
+    return check_successor_args(parser, parser.parse_args(argv), grouped, needs, visualizes)
