@@ -25,7 +25,7 @@ from utils.run.logging import EpochLine, format_metrics, warn
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_adaptation_loaders, record_subset, support_indices
+from utils.successor.data import build_adaptation_loaders, cache_features, record_subset, support_indices
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -170,6 +170,7 @@ def run(args, run_dir):
     ctx = RunContext(args, run_dir, "adapt_agent", build_adaptation_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     encoder, agent, encoder_path = source_models(args, ctx.device, run_dir, resuming=ctx.resume is not None)
     config = AgentConfig.from_args(args)
+    cache_features(ctx, encoder, config.rollout.precision, ("train", "test", "train_eval"))
     try:
         prototype = support_prototype(ctx, encoder)
         summary = before(ctx, encoder, agent, config, prototype)

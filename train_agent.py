@@ -20,7 +20,7 @@ from utils.run.logging import EpochLine
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.successor.data import build_prototype_loaders, cache_features, other_digit_test_loaders, record_subset
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -86,6 +86,7 @@ def run(args, run_dir):
     encoder = load_encoder(encoder_path, args, ctx.device)
     agent = build_agent(args, ctx.device)
     config = AgentConfig.from_args(args)
+    cache_features(ctx, encoder, config.rollout.precision, ("train", "test"))
     try:
         last_epoch = None if args.evaluate else train(ctx, encoder, agent, config, encoder_path)
         if args.evaluate:

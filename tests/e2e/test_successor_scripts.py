@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from conftest import load_script, write_corrupted_split
+from conftest import load_script, read_metrics, write_corrupted_split
 
 pytestmark = pytest.mark.slow
 
@@ -199,3 +199,26 @@ def test_visualize_is_refused_where_nothing_is_drawn(capsys):
         with pytest.raises(SystemExit) as stop:
             load_script(script).main(["--visualize", "2", "--pretrained", "x.pth.tar"])
         assert stop.value.code == 2 and "--visualize draws adaptation's trajectories" in capsys.readouterr().err
+
+
+def test_the_feature_cache_changes_no_figure(corrupted_data, pipeline, tmp_path, monkeypatch, capsys):
+    """Agent training and adaptation with the frozen encoder's features computed once per run log the
+    same records as with the encoder run every batch (batches of 8: a smaller last batch is encoded
+    afresh); a cache that would not fit turns itself off with one line."""
+    saveroot = pipeline[0]
+    base = ["--datapath", corrupted_data, "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2", "--log_interval", "1",
+            "--batch_size", "8"]
+    agent = [*base, "--pretrained", os.path.join(saveroot, "pre", "best.pth.tar"), "--digit", "3", "--bg_name", "patch",
+             "--sample_size", "20", "--greedy", "1"]
+    adapt = [*base, "--pretrained_agent", os.path.join(saveroot, "agent", "best.pth.tar"), "--bg_name", "clutter", "--digit", "2"]
+    for script, flags in (("train_agent.py", agent), ("adapt_agent.py", adapt)):
+        for cache in ("0", "1"):
+            load_script(script).main([*flags, "--saveroot", str(tmp_path), "--savename", f"{script}{cache}", "--feature_cache", cache])
+        assert "feature cache: the frozen encoder's feature maps" in capsys.readouterr().out
+        assert read_metrics(str(tmp_path / f"{script}1")) == read_metrics(str(tmp_path / f"{script}0")), script
+    import utils.successor.data as data
+
+    monkeypatch.setattr(data, "free_memory", lambda device: 1000)
+    load_script("adapt_agent.py").main([*adapt, "--saveroot", str(tmp_path), "--savename", "tight"])
+    assert "feature cache off: the frozen encoder's feature maps need" in capsys.readouterr().err
+    assert read_metrics(str(tmp_path / "tight")) == read_metrics(str(tmp_path / "adapt_agent.py0"))

@@ -74,3 +74,74 @@ def build_adaptation_loaders(args, device, shuffle_generator):
     loader = lambda dataset, shuffle: make_loader(dataset, args.batch_size, shuffle, shuffle_generator if shuffle else None,
                                                   args.workers, device)
     return {"train": loader(train_set, True), "val": None, "test": loader(test_set, False), "train_eval": loader(train_set, False)}
+
+
+class EncodedImages(torch.utils.data.Dataset):
+    """A dataset's images through the frozen encoder, computed once per run in batches of
+    `batch_size` in dataset order, on the run's device in the network's precision. A batch of
+    `batch_size` items gives their feature maps (B, C, h, w); any other batch (the last, smaller one)
+    gives its images, which the epoch encodes: the encoder's output for an image can depend on the
+    batch size (it does on some CPUs for 1 and 3 images), so only batches of the cached size reuse it,
+    and a run gives the same figures with the cache or without. Other attributes are the dataset's."""
+
+    def __init__(self, dataset, encoder, batch_size, device, precision):
+        self.dataset, self.batch_size = dataset, min(batch_size, len(dataset))
+        chunks = []
+        with torch.no_grad(), precision.autocast(device):
+            for start in range(0, len(dataset), self.batch_size):
+                images, _ = dataset[list(range(start, min(start + self.batch_size, len(dataset))))]
+                chunks.append(encoder.features(images.to(device)))
+        self.features = torch.cat(chunks)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        index = torch.as_tensor(index, dtype=torch.long)
+        if index.dim() == 1 and len(index) == self.batch_size:
+            return self.features[index.to(self.features.device)], self.dataset.targets[index].clone()
+        return self.dataset[index]
+
+    def __getattr__(self, name):  # images, targets, bg, digit, split, subset, file_count: the dataset's
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def feature_bytes(dataset, encoder, device, precision):
+    """The memory the encoder's feature maps of `dataset` take (from one image's)."""
+    with torch.no_grad(), precision.autocast(device):
+        one = encoder.features(dataset[[0]][0].to(device))
+    return len(dataset) * one[0].numel() * one.element_size()
+
+
+def free_memory(device):
+    """Bytes free for a cache on `device` (CUDA: the device's free memory; CPU: the available RAM)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def cache_features(ctx, encoder, precision, names):
+    """With --feature_cache 1, replaces the run's loaders `names` by loaders of EncodedImages of their
+    datasets, drawing the same batches (their own batch sampler and generator); off, with one line,
+    when the cache would take more than half of the free memory."""
+    if not ctx.args.feature_cache:
+        return
+    loaders = {name: ctx.loaders[name] for name in names}
+    datasets = {id(loader.dataset): loader.dataset for loader in loaders.values()}  # adaptation's train and train_eval share one
+    needed = sum(feature_bytes(dataset, encoder, ctx.device, precision) for dataset in datasets.values())
+    free = free_memory(ctx.device)
+    if needed > free / 2:
+        warn(f"feature cache off: the frozen encoder's feature maps need {needed / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free "
+             f"on {ctx.device}; every batch encodes its images (--feature_cache 0 says so without this line)")
+        return
+    encoded_sets = {}
+    for name, loader in loaders.items():
+        batches = loader.sampler  # make_loader's BatchSampler: index batches, shuffled by the run's generator for "train"
+        key = (id(loader.dataset), batches.batch_size)
+        if key not in encoded_sets:
+            encoded_sets[key] = EncodedImages(loader.dataset, encoder, batches.batch_size, ctx.device, precision)
+        encoded = encoded_sets[key]
+        ctx.loaders[name] = torch.utils.data.DataLoader(encoded, sampler=batches, batch_size=None, generator=loader.generator)
+    print(f"feature cache: the frozen encoder's feature maps of {', '.join(names)} ({needed / 2**30:.2f} GiB on {ctx.device}), once per run")

@@ -98,6 +98,8 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
         return prototype.expand(n, -1), n
     k = config.group_size
     used = used_count(n, k)
+    if used == 0:  # a last batch smaller than one group: no anchors, no reward (it crashed on the empty group)
+        return None, 0
     with torch.no_grad():
         f_gt = encoder.embed(features[:used], targets[:used]).float()
     perm = draw_group_permutation(used // k, features.device, generator) if config.train_mode.startswith("shuffle") else None
@@ -107,12 +109,14 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
 
 
 def agent_batch(encoder, agent, images, targets, config, generator, optimizer=None, prototype=None, policy="sample"):
-    """One batch: roll out from the whole image on every image, reward by the distance to the
+    """One batch (`images` (N, 1, 84, 84), or their encoder feature maps from a feature cache): roll out from the whole image on every image, reward by the distance to the
     anchors of `reward_anchors` (the first U images), REINFORCE update when `optimizer` is given.
     Returns per-batch tensors; `final_iou` (N,) covers every image."""
     device = images.device
-    with torch.no_grad(), config.rollout.precision.autocast(device):
-        features = encoder.features(images)
+    features = images  # feature maps already, from a run's feature cache (utils/successor/data.py, EncodedImages)
+    if images.shape[1] == 1:  # images (N, 1, 84, 84): the frozen encoder's pass
+        with torch.no_grad(), config.rollout.precision.autocast(device):
+            features = encoder.features(images)
     anchors, used = reward_anchors(encoder, features, targets, config, generator, prototype)
     episode = rollout(encoder, agent, features, config.rollout, policy, generator)
     out = {"final_iou": episode.final_ious(targets), "used": used, "episode": episode}
