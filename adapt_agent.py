@@ -25,7 +25,7 @@ from utils.run.logging import EpochLine, format_metrics, warn
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_adaptation_loaders, cache_features, record_subset, support_indices
+from utils.successor.data import build_adaptation_loaders, cache_features, images_of, record_subset, support_indices
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -68,7 +68,7 @@ def source_models(args, device, run_dir, resuming):
 
 def support_prototype(ctx, encoder):
     """The mean embedding of the ground-truth boxes of `--support_size` seeded target training images."""
-    train_set = ctx.loaders["train"].dataset
+    train_set = images_of(ctx.loaders["train"])
     record_subset(ctx.run_dir, "sample_inds", train_set)  # with --sample_size N only
     indices = support_indices(len(train_set), ctx.args.support_size, ctx.args.seed)
     record_subset(ctx.run_dir, "support_inds", train_set, indices)
@@ -147,7 +147,7 @@ def visualize(ctx, encoder, agents, config):
     """Trajectories of the first --visualize target test images before and after adaptation (the
     `last` agent), side by side: a PNG (before and after rows per image) and a GIF of T + 1 frames.
     Both rollouts draw the same freshly seeded noise, so no figure of the run moves."""
-    test_set = ctx.loaders["test"].dataset
+    test_set = images_of(ctx.loaders["test"])
     count = min(ctx.args.visualize, len(test_set))
     images, targets = test_set[list(range(count))]
     with torch.no_grad(), config.rollout.precision.autocast(ctx.device):

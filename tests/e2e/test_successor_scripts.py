@@ -222,3 +222,15 @@ def test_the_feature_cache_changes_no_figure(corrupted_data, pipeline, tmp_path,
     load_script("adapt_agent.py").main([*adapt, "--saveroot", str(tmp_path), "--savename", "tight"])
     assert "feature cache off: the frozen encoder's feature maps need" in capsys.readouterr().err
     assert read_metrics(str(tmp_path / "tight")) == read_metrics(str(tmp_path / "adapt_agent.py0"))
+
+
+def test_support_set_and_figures_read_images_when_the_cache_serves_features(corrupted_data, pipeline, tmp_path):
+    """A support set and a --visualize count of exactly one batch index the images, not the cache."""
+    saveroot = pipeline[0]
+    flags = ["--datapath", corrupted_data, "--saveroot", str(tmp_path), "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "1",
+             "--batch_size", "5", "--support_size", "5", "--visualize", "5", "--bg_name", "clutter", "--digit", "2",
+             "--pretrained_agent", os.path.join(saveroot, "agent", "best.pth.tar")]
+    for cache in ("0", "1"):
+        load_script("adapt_agent.py").main([*flags, "--savename", f"c{cache}", "--feature_cache", cache])
+    assert read_metrics(str(tmp_path / "c1")) == read_metrics(str(tmp_path / "c0"))
+    assert os.path.isfile(tmp_path / "c1" / "trajectories.gif")

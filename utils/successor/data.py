@@ -108,6 +108,13 @@ class EncodedImages(torch.utils.data.Dataset):
         return getattr(self.dataset, name)
 
 
+def images_of(loader):
+    """The image dataset behind a run's loader, with or without a feature cache: what code that
+    indexes images itself (support sets, figures) must index, since a cache serves feature maps."""
+    dataset = loader.dataset
+    return dataset.dataset if isinstance(dataset, EncodedImages) else dataset
+
+
 def feature_bytes(dataset, encoder, device, precision):
     """The memory the encoder's feature maps of `dataset` take (from one image's)."""
     with torch.no_grad(), precision.autocast(device):
@@ -134,7 +141,7 @@ def cache_features(ctx, encoder, precision, names):
     free = free_memory(ctx.device)
     if needed > free / 2:
         warn(f"feature cache off: the frozen encoder's feature maps need {needed / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free "
-             f"on {ctx.device}; every batch encodes its images (--feature_cache 0 says so without this line)")
+             f"on {ctx.device}; every batch encodes its images (--feature_cache 0 turns the cache off without this line)")
         return
     encoded_sets = {}
     for name, loader in loaders.items():
