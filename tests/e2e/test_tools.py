@@ -281,3 +281,16 @@ def test_a_signal_to_the_launcher_stops_its_seed_cleanly(tmp_path, signal_name):
     child = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
+
+
+@pytest.mark.parametrize("recipe", ["pretrain.sh", "joint.sh"])
+def test_the_recipes_hand_their_process_to_the_training_script(recipe, tmp_path):
+    """The recipe execs Python, so the process a launcher or scheduler signals is the training script."""
+    import subprocess
+
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\n")
+    fake_python.chmod(0o755)
+    process = subprocess.Popen([os.path.join(ROOT, recipe)], env={**os.environ, "PYTHON": str(fake_python)})
+    assert process.wait(timeout=30) == 0
+    assert int((tmp_path / "pid").read_text()) == process.pid
