@@ -227,7 +227,12 @@ def run_jobs(jobs, lanes, env=None, log=print):
         while not pending.empty():
             pending.get_nowait()
         if not from_sigterm(interrupt):
-            time.sleep(GRACE_S)
+            deadline = time.monotonic() + GRACE_S
+            while time.monotonic() < deadline:  # a further Ctrl-C meanwhile must not leave the seeds running
+                try:
+                    time.sleep(max(0.0, deadline - time.monotonic()))
+                except KeyboardInterrupt:
+                    continue
         stop_running()
         for thread in threads:
             while thread.is_alive():
