@@ -2,7 +2,9 @@
 
 import torch
 import torch.nn as nn
-from torchvision.ops import roi_align, roi_pool
+from torchvision.ops import roi_pool
+
+from models.parallel_roi_align import parallel_roi_align
 
 # 84x84 input -> 15x15 feature map, so one feature cell spans 84 / 15 = 5.6 pixels.
 SPATIAL_SCALE = 1.0 / 5.6
@@ -77,13 +79,14 @@ def init_weights(model):
 def pool_rois(features, rois, size, spatial_scale, mode):
     """RoIAlign (sampling ratio 2, aligned=False) or RoIPool of RoIs (K, 5), or boxes (N, 4) one per
     image, to size x size -> (K, C, size, size). Coordinates in float32 even under bf16 autocast
-    (torchvision's autocast runs RoIAlign in float32), float64 with float64 features."""
+    (torchvision's autocast runs RoIAlign in float32), float64 with float64 features. RoIAlign runs
+    over all the CPU's threads (models/parallel_roi_align.py: torchvision's values, bit for bit)."""
     rois = as_rois(rois)
     wanted = torch.float64 if features.dtype == torch.float64 else torch.float32
     if rois.dtype != wanted:
         rois = rois.to(wanted)
     if mode == "align":
-        return roi_align(features, rois, (size, size), spatial_scale, sampling_ratio=2, aligned=False)
+        return parallel_roi_align(features, rois, (size, size), spatial_scale, sampling_ratio=2, aligned=False)
     return roi_pool(features, rois, (size, size), spatial_scale)
 
 

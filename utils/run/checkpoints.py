@@ -1,7 +1,15 @@
-"""Checkpoints in the original format, written atomically and loaded without pickled objects."""
+"""Checkpoints in the original format, written atomically and loaded without pickled objects.
 
+Inside `background_writes()` (the epoch loop) `save_checkpoint` copies the state and returns; one
+thread writes the copies, in the order asked for (so a resume state never lands before the
+checkpoints of its epoch), and a newer copy of a file replaces an older one still waiting. A run
+killed at any moment leaves complete files of a complete epoch: the writes are atomic.
+"""
+
+import contextlib
 import errno
 import os
+import threading
 
 import numpy as np
 import torch
@@ -23,7 +31,15 @@ POOLING_KEYS = ("pooling_mode", "pooling_size")
 
 def save_checkpoint(state, path):
     """Writes `state` (a dict of plain types and tensors) atomically: a run killed at any moment
-    leaves either the previous file or the new one, never a truncated one."""
+    leaves either the previous file or the new one, never a truncated one. Inside
+    `background_writes()` a copy of `state` is written by the writer thread."""
+    if _writer["current"] is not None and threading.current_thread() is threading.main_thread():
+        _writer["current"].submit(snapshot(state), path)
+        return
+    write_checkpoint(state, path)
+
+
+def write_checkpoint(state, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
     def write(stream):
@@ -37,6 +53,125 @@ def save_checkpoint(state, path):
 
     with interrupts_deferred():  # Ctrl-C (even twice) while a checkpoint is written stops the run after the write
         write_atomically(path, write)
+
+
+def snapshot(value, reuse=None):
+    """A copy of a checkpoint's state that later training steps cannot change: tensors copied on
+    their device (so the file holds what it held before), into the tensors of an earlier copy
+    `reuse` where they fit (fresh memory is slow to touch, in a VM above all); containers copied with
+    their type (a state_dict keeps its `_metadata`); other values as they are (numbers, strings)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        fits = (isinstance(reuse, torch.Tensor) and reuse.shape == value.shape and reuse.dtype == value.dtype
+                and reuse.device == value.device and reuse.is_contiguous() and value.layout == torch.strided)
+        return reuse.copy_(value) if fits else value.clone()
+    if isinstance(value, dict):
+        reuse = reuse if isinstance(reuse, dict) else {}
+        copy = value.copy()
+        for key in copy:
+            copy[key] = snapshot(copy[key], reuse.get(key))
+        if hasattr(value, "_metadata"):
+            copy._metadata = value._metadata.copy()
+        return copy
+    if type(value) in (list, tuple):
+        reuse = reuse if type(reuse) is type(value) and len(reuse) == len(value) else [None] * len(value)
+        return type(value)(snapshot(item, old) for item, old in zip(value, reuse))
+    return value
+
+
+class CheckpointWriter:
+    """One thread that writes checkpoints in the order they were submitted. A file submitted again
+    while its previous copy still waits drops that copy and goes to the end of the queue, so when a
+    file lands, everything submitted before it has landed (a resume state never lands before the
+    checkpoints of its epoch). Each file keeps the copy it last wrote, whose memory the next copy
+    reuses. A failed write is raised in the main thread by the next `submit` or by `wait`."""
+
+    def __init__(self):
+        self.waiting = {}  # path -> state, in submission order (dicts keep it)
+        self.written = {}  # path -> the state last written: memory for its next copy
+        self.writing = None
+        self.error = None
+        self.closed = False
+        self.lock = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="checkpoint-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, state, path):
+        """Copies `state` (under the lock: the writer never reads a half-made copy) and queues it."""
+        self._raise_error()
+        with self.lock:
+            reuse = self.waiting.pop(path, None) or self.written.pop(path, None)
+            self.waiting[path] = snapshot(state, reuse)
+            self.lock.notify_all()
+
+    def _run(self):
+        while True:
+            with self.lock:
+                while not self.waiting and not self.closed:
+                    self.lock.wait()
+                if not self.waiting:
+                    return
+                path = next(iter(self.waiting))
+                state = self.waiting.pop(path)
+                self.writing = path
+            try:
+                if self.error is None:
+                    write_checkpoint(state, path)
+            except BaseException as error:  # kept for the main thread; later writes are dropped
+                self.error = error
+            finally:
+                with self.lock:
+                    self.writing = None
+                    self.written.setdefault(path, state)
+                    self.lock.notify_all()
+
+    def wait(self):
+        """Returns when every submitted checkpoint is on disk; raises a failed write's error."""
+        with self.lock:
+            while self.waiting or self.writing is not None:
+                self.lock.wait()
+        self._raise_error()
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+            self.lock.notify_all()
+        self.thread.join()
+
+    def _raise_error(self):
+        if self.error is not None:
+            error, self.error = self.error, None
+            with self.lock:
+                self.waiting.clear()
+            raise error
+
+
+_writer = {"current": None}
+
+
+@contextlib.contextmanager
+def background_writes():
+    """Within the block `save_checkpoint` hands its writes to a CheckpointWriter. When the block ends,
+    also by an error or Ctrl-C, every checkpoint submitted is on disk (Ctrl-C waits, as for a write in
+    the main thread); a failed write raises its error there, unless another error is already on its way."""
+    if _writer["current"] is not None:  # nested: the outer block's writer serves
+        yield
+        return
+    writer = _writer["current"] = CheckpointWriter()
+    try:
+        yield
+    except BaseException:
+        _writer["current"] = None
+        with interrupts_deferred(), contextlib.suppress(Exception):
+            writer.wait()
+        raise
+    else:
+        _writer["current"] = None
+        with interrupts_deferred():
+            writer.wait()
+    finally:
+        _writer["current"] = None
+        writer.close()
 
 
 def load_checkpoint(path, required=("state_dict",)):

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from utils.errors import NonFiniteLoss
+from utils.run.checkpoints import background_writes
 from utils.run.files import write_json
 from utils.run.folder import record_selection
 from utils.run.logging import EpochLine, epoch_line, format_metrics, read_records
@@ -208,45 +209,46 @@ def fit(ctx, run_epoch: Callable, policy: CheckpointPolicy, modules, optimizers,
         print(f"resumed after epoch {start - 1} (best {policy.selection} {progress['best']:.2f})")
     logger.drop_epochs_from(start)
     metrics, last_epoch, started = {}, None, time.perf_counter()
-    for epoch in range(start, args.epochs):
-        if progress["epochs_without_gain"] > policy.patience:
-            break
-        epoch_started = time.perf_counter()
-        rates = learning_rates(optimizers)
-        final = epoch == args.epochs - 1 or progress["epochs_without_gain"] == policy.patience
-        metrics = run_epoch(epoch, final)
-        for scheduler in schedulers.values():
-            if scheduler is not None:
-                scheduler.step()
-        metrics.update(rates)
-        logger.log(metrics, epoch)
-        improved = metrics[policy.selection] > progress["best"]
-        if improved:
-            progress.update(best=metrics[policy.selection], epochs_without_gain=0)
-            save_best(epoch, metrics)
-        else:
-            progress["epochs_without_gain"] += 1
-        stopping = progress["epochs_without_gain"] > policy.patience
-        if policy.last == LAST_EVERY_EPOCH or (policy.last == LAST_UNLESS_STOPPING and not stopping):
-            save_last(epoch, metrics)
-        if after_epoch is not None and not stopping:
-            after_epoch(epoch, metrics)
-        save_resume(ctx.run_dir, epoch, args, modules, optimizers, schedulers, ctx.generators, {**progress, "wandb_id": logger.run_id})
-        if args.log_all:
-            print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
-        else:
-            now = time.perf_counter()
-            eta = (now - started) / (epoch + 1 - start) * (args.epochs - epoch - 1)
-            print(epoch_line(epoch, args.epochs, metrics, policy.selection, improved, line, now - epoch_started, eta), flush=True)
-        last_epoch = epoch
-        if stopping:
-            print(f"early stop: no gain in {policy.selection} for {progress['epochs_without_gain']} epochs")
+    with background_writes():  # checkpoints are written by a thread while the next epoch runs
+        for epoch in range(start, args.epochs):
+            if progress["epochs_without_gain"] > policy.patience:
+                break
+            epoch_started = time.perf_counter()
+            rates = learning_rates(optimizers)
+            final = epoch == args.epochs - 1 or progress["epochs_without_gain"] == policy.patience
+            metrics = run_epoch(epoch, final)
+            for scheduler in schedulers.values():
+                if scheduler is not None:
+                    scheduler.step()
+            metrics.update(rates)
+            logger.log(metrics, epoch)
+            improved = metrics[policy.selection] > progress["best"]
+            if improved:
+                progress.update(best=metrics[policy.selection], epochs_without_gain=0)
+                save_best(epoch, metrics)
+            else:
+                progress["epochs_without_gain"] += 1
+            stopping = progress["epochs_without_gain"] > policy.patience
+            if policy.last == LAST_EVERY_EPOCH or (policy.last == LAST_UNLESS_STOPPING and not stopping):
+                save_last(epoch, metrics)
+            if after_epoch is not None and not stopping:
+                after_epoch(epoch, metrics)
+            save_resume(ctx.run_dir, epoch, args, modules, optimizers, schedulers, ctx.generators, {**progress, "wandb_id": logger.run_id})
+            if args.log_all:
+                print(f"epoch {epoch:3d} | {format_metrics(metrics)}{' | best' if improved else ''}", flush=True)
+            else:
+                now = time.perf_counter()
+                eta = (now - started) / (epoch + 1 - start) * (args.epochs - epoch - 1)
+                print(epoch_line(epoch, args.epochs, metrics, policy.selection, improved, line, now - epoch_started, eta), flush=True)
+            last_epoch = epoch
+            if stopping:
+                print(f"early stop: no gain in {policy.selection} for {progress['epochs_without_gain']} epochs")
     if last_epoch is None and start > 0:  # resumed with nothing left to train: the run had ended (or was killed while ending)
         last_epoch, metrics = start - 1, logged_metrics(logger, start - 1)
         reason = "early stop" if progress["epochs_without_gain"] > policy.patience else f"--epochs {args.epochs}"
         print(f"--resume 1: the run ended after epoch {last_epoch} ({reason}); nothing to train, its end is written again as it was")
     if policy.last == LAST_AT_END and last_epoch is not None and metrics:
-        save_last(last_epoch, metrics)
+        save_last(last_epoch, metrics)  # in the main thread: the run reads it next
     print(f"best {policy.selection} {progress['best']:.2f} (run folder {os.path.abspath(ctx.run_dir)})")
     return FitResult(metrics, progress, last_epoch)
 
