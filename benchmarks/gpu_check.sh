@@ -52,7 +52,9 @@ for amp in none bf16; do
 done
 stage "bench_actor" 30 "$BENCH" "$PY" benchmarks/bench_actor.py --device cuda
 stage "count_ops" 60 "$BENCH" "$PY" benchmarks/count_ops.py --device cuda --datapath "$DATA"
-grep -E "ratio|^project|^original|top-level" "$BENCH" >> "$SUMMARY"
+stage "bench_fixed_cost (per-epoch cost beyond the batches, every script)" 120 "$BENCH" "$PY" benchmarks/bench_fixed_cost.py \
+  --device cuda --source torchvision --mnist_root "$MNIST_ROOT"
+grep -E "ratio|^project|^original|top-level|fixed" "$BENCH" >> "$SUMMARY"
 
 XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
 stage "fast and CUDA tests" 170 "$OUT/tests.log" "$PY" -m pytest -q -p no:cacheprovider $XDIST -m "not slow or cuda" tests

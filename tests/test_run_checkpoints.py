@@ -1,6 +1,9 @@
-"""utils/run/checkpoints.py: atomic, plain checkpoints; original checkpoints with numpy values load."""
+"""utils/run/checkpoints.py: atomic, plain checkpoints; original checkpoints with numpy values load; the
+epoch loop's background writes keep the order and the state of each save."""
 
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ import torch
 
 from models import Net
 from utils.errors import CheckpointError
-from utils.run.checkpoints import load_checkpoint, load_weights, save_checkpoint
+from utils.run.checkpoints import background_writes, load_checkpoint, load_weights, save_checkpoint, snapshot
 
 
 def test_checkpoints_are_atomic_and_plain(tmp_path, monkeypatch):
@@ -82,3 +85,79 @@ def test_ctrl_c_twice_while_a_checkpoint_is_written_stops_after_the_write(tmp_pa
     finally:
         signal.signal(signal.SIGINT, handler)
     assert load_checkpoint(path, ("epoch",))["epoch"] == 3 and os.listdir(tmp_path) == ["resume.pth.tar"]
+
+
+# ---- background_writes: the epoch loop's checkpoints, written by a thread
+
+
+def test_a_background_write_holds_the_state_at_submission(tmp_path):
+    """Training goes on changing the weights in place; the file holds them as they were when saved."""
+    weights = torch.ones(3)
+    path = str(tmp_path / "last.pth.tar")
+    with background_writes():
+        save_checkpoint({"epoch": 4, "state_dict": {"w": weights}}, path)
+        weights.add_(5)
+    state = load_checkpoint(path)
+    assert state["epoch"] == 4 and torch.equal(state["state_dict"]["w"], torch.ones(3))
+
+
+def test_background_writes_keep_the_order_and_drop_only_superseded_copies(tmp_path, monkeypatch):
+    """While the writer is busy, best and resume of two epochs wait; each file's newer copy replaces
+    the older and goes last, so the resume state never lands before its epoch's best checkpoint."""
+    import utils.run.checkpoints as checkpoints
+
+    release, landed, original = threading.Event(), [], checkpoints.write_checkpoint
+
+    def slow_write(state, path):
+        if not landed:
+            release.wait(10)  # the first write blocks until every submission is in
+        original(state, path)
+        landed.append((os.path.basename(path), state["epoch"]))
+
+    monkeypatch.setattr(checkpoints, "write_checkpoint", slow_write)
+    best, resume = str(tmp_path / "best.pth.tar"), str(tmp_path / "resume.pth.tar")
+    with background_writes():
+        save_checkpoint({"epoch": 0}, resume)  # taken by the writer at once, blocked
+        time.sleep(0.2)
+        for epoch in (1, 2):
+            save_checkpoint({"epoch": epoch}, best)
+            save_checkpoint({"epoch": epoch}, resume)
+        release.set()
+    assert landed == [("resume.pth.tar", 0), ("best.pth.tar", 2), ("resume.pth.tar", 2)]
+    assert load_checkpoint(resume, ("epoch",))["epoch"] == 2 and load_checkpoint(best, ("epoch",))["epoch"] == 2
+
+
+def test_a_failed_background_write_stops_the_run_with_its_error(tmp_path, monkeypatch):
+    import utils.run.checkpoints as checkpoints
+
+    def full_disk(state, path):
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(checkpoints, "write_checkpoint", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        with background_writes():
+            save_checkpoint({"epoch": 0}, str(tmp_path / "resume.pth.tar"))
+    with pytest.raises(OSError, match="No space left"):  # raised by the next submission, not only at the end
+        with background_writes():
+            save_checkpoint({"epoch": 0}, str(tmp_path / "a.pth.tar"))
+            time.sleep(0.3)
+            save_checkpoint({"epoch": 1}, str(tmp_path / "b.pth.tar"))
+            raise AssertionError("the second save should have raised")
+
+
+def test_an_error_in_the_block_still_lands_the_checkpoints_and_keeps_its_own_error(tmp_path):
+    path = str(tmp_path / "resume.pth.tar")
+    with pytest.raises(KeyboardInterrupt):
+        with background_writes():
+            save_checkpoint({"epoch": 3}, path)
+            raise KeyboardInterrupt
+    assert load_checkpoint(path, ("epoch",))["epoch"] == 3
+
+
+def test_a_snapshot_keeps_container_types_and_reuses_earlier_tensors():
+    state = Net(pooling_size=2).state_dict()
+    first = snapshot({"modules": state, "rng": (1, [2, 3])})
+    assert type(first["modules"]) is type(state) and first["modules"]._metadata == state._metadata
+    assert first["rng"] == (1, [2, 3]) and all(first["modules"][k] is not state[k] for k in state)
+    second = snapshot({"modules": state, "rng": (1, [2, 3])}, first)
+    assert all(second["modules"][k] is first["modules"][k] and torch.equal(second["modules"][k], state[k]) for k in state)
