@@ -41,27 +41,10 @@ def published(kind, args, saveroot):
                               "--sample_size", "50", "--digit", "3", "--batch_size", "50", "--steps_ag", "200"]
 
 
-def worker(root, script, argv):
-    """In a fresh process: times `script` of checkout `root` and prints its epochs as JSON."""
-    os.environ["BENCH_ROOT"] = root
-    import bench_fixed_cost  # noqa: E402 (imports the checkout named by BENCH_ROOT)
-    import torch
-
-    import models.agent
-    import models.encoder
-    import utils.successor.epochs as epochs
-
-    spans = [(models.encoder.RoIEncoder, "features", "encoder"), (epochs, "rollout", "rollout"),
-             (models.agent.RoIAgent, "sequence_logits", "policy update"), (epochs, "policy_terms", "policy update"),
-             (epochs, "optimizer_step", "policy update")]
-    records = bench_fixed_cost.timed_run(script, argv, torch.device("cpu"), spans)
-    print("EPOCHS " + json.dumps([dict(record) for record in records]))
-
-
 def run_once(root, kind, args, saveroot):
     script, argv = published(kind, args, saveroot)
-    command = [sys.executable, os.path.abspath(__file__), "--worker", root, script, *argv]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=root, env={**os.environ, "WANDB_MODE": "disabled"})
+    command = [sys.executable, os.path.join(HERE, "bench_fixed_cost.py"), "--worker", script, *argv]  # imports the code of `root`
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root, env={**os.environ, "WANDB_MODE": "disabled", "BENCH_ROOT": root})
     lines = [line for line in result.stdout.splitlines() if line.startswith("EPOCHS ")]
     if result.returncode != 0 or not lines:
         sys.exit(f"{kind} in {root} failed (exit {result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
@@ -77,9 +60,6 @@ def describe(epochs):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--worker"]:
-        return worker(argv[1], argv[2], argv[3:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datapath", required=True, help="successor data (patch and clutter, digits 2 and 3)")
     parser.add_argument("--encoder", required=True, help="an encoder checkpoint (agent training)")

@@ -21,6 +21,7 @@ import collections
 import contextlib
 import functools
 import io
+import json
 import os
 import statistics
 import sys
@@ -34,6 +35,8 @@ ROOT = os.environ.get("BENCH_ROOT") or os.path.dirname(HERE)  # the checkout to 
 sys.path[:0] = [ROOT, HERE]
 os.environ.setdefault("WANDB_MODE", "disabled")
 
+import models.agent  # noqa: E402
+import models.encoder  # noqa: E402
 import utils.method2021.epochs  # noqa: E402
 import utils.run.logging  # noqa: E402
 import utils.run.loop  # noqa: E402
@@ -42,6 +45,10 @@ from count_ops import PUBLISHED  # noqa: E402 (the published flags of pretrain.s
 from utils.run.entry import load_script  # noqa: E402
 
 PARTS = ("checkpoints", "logging", "batch loop", "rest")
+# what an epoch of the successor's agent scripts spends its time on (bench_epochs.py): (owner, attribute, share)
+AGENT_SPANS = ((models.encoder.RoIEncoder, "features", "encoder"), (utils.successor.epochs, "rollout", "rollout"),
+               (models.agent.RoIAgent, "sequence_logits", "policy update"), (utils.successor.epochs, "policy_terms", "policy update"),
+               (utils.successor.epochs, "optimizer_step", "policy update"))
 
 
 class EpochClock:
@@ -191,7 +198,17 @@ def make_data(args, root):
     return timings
 
 
+def worker(script, argv):
+    """`--worker SCRIPT ARGS...` (bench_epochs.py): times SCRIPT of the checkout BENCH_ROOT names and
+    prints its epochs, with the agent scripts' shares, as one JSON line."""
+    epochs = timed_run(script, argv, torch.device("cpu"), AGENT_SPANS)
+    print("EPOCHS " + json.dumps([dict(epoch) for epoch in epochs]))
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        return worker(argv[1], argv[2:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--source", default="bundled", choices=["bundled", "torchvision"], help="digits of the tiny data")

@@ -4,8 +4,9 @@ random policies)."""
 import torch
 from conftest import small_models
 
+from models import RoIAgent, RoIEncoder
 from utils.localization.actions import Actor
-from utils.localization.rollout import WHOLE_IMAGE_BOX, RolloutConfig, rollout
+from utils.localization.rollout import WHOLE_IMAGE_BOX, FeatureRows, RolloutConfig, batch_maps, rollout
 
 
 def test_rollout_shapes_and_boxes_follow_the_actor():
@@ -33,3 +34,22 @@ def test_greedy_and_random_rollouts():
     assert torch.equal(greedy.actions, greedy.logits.argmax(dim=2))
     random_walk = rollout(None, None, features, RolloutConfig(3, 4, 28), policy="random")
     assert random_walk.logits is None and random_walk.embeddings is None and random_walk.actions.max() < 4
+
+
+def test_a_batch_given_as_rows_of_a_larger_map_rolls_out_as_the_gathered_batch():
+    """FeatureRows (a feature cache's batch, no copy) gives the episode of the same images gathered,
+    bit for bit, for the RoI agent (RoI features) and the 2021 agent (embeddings)."""
+    torch.manual_seed(0)
+    encoder, roi_agent = RoIEncoder(pooling_size=3, dim=16).eval(), RoIAgent(pooling_size=3, hidden_size=8)
+    net, agent = small_models()
+    net.eval()
+    rows = torch.tensor([6, 1, 4, 4])
+    for model, policy_agent in ((encoder, roi_agent), (net, agent)):
+        with torch.no_grad():
+            maps = model.features(torch.randn(8, 1, 84, 84))
+        config = RolloutConfig(seq_len=3, num_act=10, min_box_side=28)
+        gathered = rollout(model, policy_agent, maps[rows], config, generator=torch.Generator().manual_seed(1))
+        as_rows = rollout(model, policy_agent, FeatureRows(maps, rows), config, generator=torch.Generator().manual_seed(1))
+        for name in ("boxes", "embeddings", "logits", "actions", "states"):
+            assert torch.equal(getattr(as_rows, name), getattr(gathered, name)), name
+    assert torch.equal(batch_maps(FeatureRows(maps.bfloat16(), rows))[0], maps.bfloat16()[rows])  # reduced precision: gathered

@@ -211,17 +211,18 @@ def test_the_feature_cache_changes_no_figure(corrupted_data, pipeline, tmp_path,
     agent = [*base, "--pretrained", os.path.join(saveroot, "pre", "best.pth.tar"), "--digit", "3", "--bg_name", "patch",
              "--sample_size", "20", "--greedy", "1"]
     adapt = [*base, "--pretrained_agent", os.path.join(saveroot, "agent", "best.pth.tar"), "--bg_name", "clutter", "--digit", "2"]
-    for script, flags in (("train_agent.py", agent), ("adapt_agent.py", adapt)):
+    for script, flags in (("train_agent.py", agent), ("adapt_agent.py", adapt), ("adapt_agent.py", [*adapt, "--amp", "bf16"])):
+        name = f"{script}{len(flags)}"  # bf16: the cache holds bf16 maps, which a batch gathers
         for cache in ("0", "1"):
-            load_script(script).main([*flags, "--saveroot", str(tmp_path), "--savename", f"{script}{cache}", "--feature_cache", cache])
+            load_script(script).main([*flags, "--saveroot", str(tmp_path), "--savename", f"{name}_{cache}", "--feature_cache", cache])
         assert "feature cache: the frozen encoder's feature maps" in capsys.readouterr().out
-        assert read_metrics(str(tmp_path / f"{script}1")) == read_metrics(str(tmp_path / f"{script}0")), script
+        assert read_metrics(str(tmp_path / f"{name}_1")) == read_metrics(str(tmp_path / f"{name}_0")), name
     import utils.successor.data as data
 
     monkeypatch.setattr(data, "free_memory", lambda device: 1000)
     load_script("adapt_agent.py").main([*adapt, "--saveroot", str(tmp_path), "--savename", "tight"])
     assert "feature cache off: the frozen encoder's feature maps need" in capsys.readouterr().err
-    assert read_metrics(str(tmp_path / "tight")) == read_metrics(str(tmp_path / "adapt_agent.py0"))
+    assert read_metrics(str(tmp_path / "tight")) == read_metrics(str(tmp_path / f"adapt_agent.py{len(adapt)}_0"))
 
 
 def test_support_set_and_figures_read_images_when_the_cache_serves_features(corrupted_data, pipeline, tmp_path):

@@ -33,6 +33,42 @@ class RolloutConfig:
     inclusive: bool = False  # the successor's actor (inclusive widths, start [0, 0, 83, 83])
 
 
+class FeatureRows:
+    """A batch given as rows of a larger feature map, without copying them out: `maps` (M, C, h, w)
+    and the batch's `rows` (N,) int64 indices into it, both on the run's device (a run's feature cache
+    serves these). RoIs then name their image by its row in `maps`; each RoI is pooled from its own
+    image's plane, so the values are those of the gathered batch, bit for bit."""
+
+    def __init__(self, maps, rows):
+        self.maps, self.rows = maps, rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    @property
+    def device(self):
+        return self.maps.device
+
+    def to(self, device, non_blocking=False):
+        """Already on the run's device (the cache is built there): the batch itself."""
+        return self
+
+    def gathered(self):
+        """The batch's maps as one (N, C, h, w) tensor (a copy)."""
+        return self.maps[self.rows]
+
+
+def batch_maps(features):
+    """(maps, image index (N, 1) float32 of each image's row in maps) of a batch: a (N, C, h, w)
+    tensor, or FeatureRows (in float32/float64 without a copy; reduced precision is gathered, since
+    RoIAlign then pools a float32 copy, and a copy of the whole cache would cost more)."""
+    if isinstance(features, FeatureRows):
+        if features.maps.dtype in (torch.float32, torch.float64):
+            return features.maps, features.rows.to(torch.float32)[:, None]
+        features = features.gathered()
+    return features, torch.arange(features.shape[0], device=features.device, dtype=torch.float32)[:, None]
+
+
 class Episode:
     """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
     (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64, and `states` (N, T, ...),
@@ -63,7 +99,8 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     """Runs the agent for `config.seq_len` steps from the whole image, all images at once.
 
     net: the 2021 `Net` or the successor's `RoIEncoder`; agent: a `models.agent.PolicyAgent`,
-    which declares what it reads of each box; features: the net's backbone map (a random policy only reads N and the device from it);
+    which declares what it reads of each box; features: the net's backbone map (N, C, h, w) of the batch,
+    or FeatureRows of a larger one (a random policy only reads N and the device from it);
     config: a RolloutConfig; policy: "sample" (softmax sampling, the original's training and
     testing), "greedy" (argmax) or "random" (uniform over `config.num_act` actions; needs no agent
     and computes no embeddings); generator: the torch.Generator of the action draws.
@@ -72,7 +109,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    n, device, steps = features.shape[0], features.device, config.seq_len
+    n, device, steps = len(features), features.device, config.seq_len
     actor = Actor(n, min_box_side=config.min_box_side, device=device, inclusive=config.inclusive)
     box = whole_image_boxes(n, device)
     boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
@@ -83,7 +120,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         return Episode(torch.stack(boxes, dim=1), None, None, torch.stack(actions_seq, dim=1))
     # every step's Gumbel draws at once
     noise = gumbel_noise((steps, n, config.num_act), device, generator).unbind(0) if policy == "sample" else None
-    index = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    features, index = batch_maps(features)
     if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: RoIAlign runs in float32; convert once
         with torch.no_grad():
             features = features.float()

@@ -10,6 +10,7 @@ import torch
 from utils.data.corrupted import SUBSET_SEED_SALT, CorruptedMNIST
 from utils.data.loaders import make_loader
 from utils.errors import DataError
+from utils.localization.rollout import FeatureRows
 from utils.run.files import write_json
 from utils.run.logging import warn
 
@@ -79,7 +80,8 @@ def build_adaptation_loaders(args, device, shuffle_generator):
 class EncodedImages(torch.utils.data.Dataset):
     """A dataset's images through the frozen encoder, computed once per run in batches of
     `batch_size` in dataset order, on the run's device in the network's precision. A batch of
-    `batch_size` items gives their feature maps (B, C, h, w); any other batch (the last, smaller one)
+    `batch_size` items gives FeatureRows: the cache and the batch's rows in it (no copy: a batch of
+    512 maps is 231 MB); any other batch (the last, smaller one)
     gives its images, which the epoch encodes: the encoder's output for an image can depend on the
     batch size (it does on some CPUs for 1 and 3 images), so only batches of the cached size reuse it,
     and a run gives the same figures with the cache or without. Other attributes are the dataset's."""
@@ -98,8 +100,8 @@ class EncodedImages(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         index = torch.as_tensor(index, dtype=torch.long)
-        if index.dim() == 1 and len(index) == self.batch_size:
-            return self.features[index.to(self.features.device)], self.dataset.targets[index].clone()
+        if index.dim() == 1 and len(index) == self.batch_size:  # the batch's rows of the cache, not a copy of them
+            return FeatureRows(self.features, index.to(self.features.device)), self.dataset.targets[index].clone()
         return self.dataset[index]
 
     def __getattr__(self, name):  # images, targets, bg, digit, split, subset, file_count: the dataset's

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from utils.localization.ordinal import ordered_correctly, triplet_loss
 from utils.localization.rewards import policy_terms, step_rewards
-from utils.localization.rollout import corloc_hits, rollout
+from utils.localization.rollout import FeatureRows, batch_maps, corloc_hits, rollout
 from utils.run.loop import BatchSums, optimizer_step, run_batches
 from utils.successor.anchors import draw_anchor_pairs
 from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
@@ -93,15 +93,16 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
     `shuffle_proto` the prototype of group pi(g), `self` its own embedding, `shuffle_self` the
     embedding of the image in the same slot of group pi(g).
     """
-    n = features.shape[0]
+    n = len(features)
     if prototype is not None:
         return prototype.expand(n, -1), n
     k = config.group_size
     used = used_count(n, k)
     if used == 0:  # a last batch smaller than one group: no anchors, no reward (it crashed on the empty group)
         return None, 0
+    maps, index = batch_maps(features)
     with torch.no_grad():
-        f_gt = encoder.embed(features[:used], targets[:used]).float()
+        f_gt = encoder.embed(maps, torch.cat([index[:used], targets[:used].to(index.dtype)], dim=1)).float()
     perm = draw_group_permutation(used // k, features.device, generator) if config.train_mode.startswith("shuffle") else None
     if config.train_mode in ("proto", "shuffle_proto"):
         return group_prototypes(f_gt, k, perm), used
@@ -109,12 +110,13 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
 
 
 def agent_batch(encoder, agent, images, targets, config, generator, optimizer=None, prototype=None, policy="sample"):
-    """One batch (`images` (N, 1, 84, 84), or their encoder feature maps from a feature cache): roll out from the whole image on every image, reward by the distance to the
-    anchors of `reward_anchors` (the first U images), REINFORCE update when `optimizer` is given.
-    Returns per-batch tensors; `final_iou` (N,) covers every image."""
+    """One batch (`images` (N, 1, 84, 84), or FeatureRows of their encoder maps in a run's feature
+    cache, utils/successor/data.py): roll out from the whole image on every image, reward by the
+    distance to the anchors of `reward_anchors` (the first U images), REINFORCE update when
+    `optimizer` is given. Returns per-batch tensors; `final_iou` (N,) covers every image."""
     device = images.device
-    features = images  # feature maps already, from a run's feature cache (utils/successor/data.py, EncodedImages)
-    if images.shape[1] == 1:  # images (N, 1, 84, 84): the frozen encoder's pass
+    features = images
+    if not isinstance(images, FeatureRows):  # images (N, 1, 84, 84): the frozen encoder's pass
         with torch.no_grad(), config.rollout.precision.autocast(device):
             features = encoder.features(images)
     anchors, used = reward_anchors(encoder, features, targets, config, generator, prototype)
