@@ -41,7 +41,7 @@ import utils.method2021.epochs  # noqa: E402
 import utils.run.logging  # noqa: E402
 import utils.run.loop  # noqa: E402
 import utils.successor.epochs  # noqa: E402
-from count_ops import PUBLISHED  # noqa: E402 (the published flags of pretrain.sh and joint.sh)
+from published import PUBLISHED  # noqa: E402 (the published flags of pretrain.sh and joint.sh)
 from utils.run.entry import load_script  # noqa: E402
 
 PARTS = ("checkpoints", "logging", "batch loop", "rest")

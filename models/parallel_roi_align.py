@@ -4,8 +4,8 @@ torchvision's CPU RoIAlign runs on one thread, and it is the largest cost of a r
 (half of an adaptation batch on two cores). Each output RoI is computed from its own box alone, so
 the RoIs can be pooled in chunks, one per thread (the op releases the GIL), and concatenated: the
 same values, bit for bit. The gradient is torchvision's own backward op over all RoIs at once, as
-the autograd of `torchvision.ops.roi_align` computes it. CUDA, reduced precision and small batches
-take torchvision's call as it is.
+the autograd of `torchvision.ops.roi_align` computes it. CUDA, reduced precision, autocast, a
+compiled graph and small batches take torchvision's call as it is.
 """
 
 import os
@@ -18,8 +18,10 @@ MIN_ROIS_PER_THREAD = 25  # measured: with fewer RoIs per thread, handing them o
 _pool = {"executor": None, "workers": 0}
 
 
-def _executor(workers):
-    if _pool["workers"] != workers:
+def _executor():
+    """One pool with a worker per CPU thread; it serves any number of chunks up to that."""
+    workers = torch.get_num_threads()
+    if _pool["workers"] != workers:  # torch.set_num_threads changed it
         if _pool["executor"] is not None:
             _pool["executor"].shutdown(wait=False)
         _pool["executor"], _pool["workers"] = ThreadPoolExecutor(workers, thread_name_prefix="roi_align"), workers
@@ -40,6 +42,8 @@ def chunk_count(features, rois):
         return 1
     if torch.is_autocast_enabled("cpu"):  # autocast is per thread: the workers would not see it
         return 1
+    if torch.compiler.is_compiling():  # --compile 1: torchvision's op stays in the graph
+        return 1
     return max(1, min(torch.get_num_threads(), rois.shape[0] // MIN_ROIS_PER_THREAD))
 
 
@@ -48,7 +52,7 @@ def _pool_chunks(features, rois, output_size, spatial_scale, sampling_ratio, ali
         with torch.no_grad():
             return torch.ops.torchvision.roi_align(features, part, spatial_scale, output_size[0], output_size[1], sampling_ratio, aligned)
 
-    return torch.cat(list(_executor(chunks).map(pool, rois.chunk(chunks))))
+    return torch.cat(list(_executor().map(pool, rois.chunk(chunks))))
 
 
 class _ParallelRoIAlign(torch.autograd.Function):

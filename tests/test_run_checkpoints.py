@@ -101,30 +101,29 @@ def test_a_background_write_holds_the_state_at_submission(tmp_path):
     assert state["epoch"] == 4 and torch.equal(state["state_dict"]["w"], torch.ones(3))
 
 
-def test_background_writes_keep_the_order_and_drop_only_superseded_copies(tmp_path, monkeypatch):
-    """While the writer is busy, best and resume of two epochs wait; each file's newer copy replaces
-    the older and goes last, so the resume state never lands before its epoch's best checkpoint."""
+def test_background_writes_land_in_the_order_saved_and_none_is_dropped(tmp_path, monkeypatch):
+    """A slow writer: every save lands, in the order saved, each with the state it was saved with;
+    a file saved again while its previous copy still waits waits for the writer to take it."""
     import utils.run.checkpoints as checkpoints
 
-    release, landed, original = threading.Event(), [], checkpoints.write_checkpoint
+    started, landed, original = threading.Event(), [], checkpoints.write_checkpoint
 
     def slow_write(state, path):
-        if not landed:
-            release.wait(10)  # the first write blocks until every submission is in
+        started.set()
+        time.sleep(0.05)
         original(state, path)
         landed.append((os.path.basename(path), state["epoch"]))
 
     monkeypatch.setattr(checkpoints, "write_checkpoint", slow_write)
     best, resume = str(tmp_path / "best.pth.tar"), str(tmp_path / "resume.pth.tar")
     with background_writes():
-        save_checkpoint({"epoch": 0}, resume)  # taken by the writer at once, blocked
-        time.sleep(0.2)
-        for epoch in (1, 2):
+        save_checkpoint({"epoch": 0}, resume)
+        assert started.wait(10)
+        for epoch in (1, 2, 3):
             save_checkpoint({"epoch": epoch}, best)
             save_checkpoint({"epoch": epoch}, resume)
-        release.set()
-    assert landed == [("resume.pth.tar", 0), ("best.pth.tar", 2), ("resume.pth.tar", 2)]
-    assert load_checkpoint(resume, ("epoch",))["epoch"] == 2 and load_checkpoint(best, ("epoch",))["epoch"] == 2
+    assert landed == [("resume.pth.tar", 0)] + [(name, epoch) for epoch in (1, 2, 3) for name in ("best.pth.tar", "resume.pth.tar")]
+    assert load_checkpoint(resume, ("epoch",))["epoch"] == 3 and load_checkpoint(best, ("epoch",))["epoch"] == 3
 
 
 def test_a_failed_background_write_stops_the_run_with_its_error(tmp_path, monkeypatch):
@@ -140,7 +139,9 @@ def test_a_failed_background_write_stops_the_run_with_its_error(tmp_path, monkey
     with pytest.raises(OSError, match="No space left"):  # raised by the next submission, not only at the end
         with background_writes():
             save_checkpoint({"epoch": 0}, str(tmp_path / "a.pth.tar"))
-            time.sleep(0.3)
+            writer = checkpoints._writer["current"]
+            with writer.lock:
+                writer.lock.wait_for(lambda: writer.error is not None, timeout=10)
             save_checkpoint({"epoch": 1}, str(tmp_path / "b.pth.tar"))
             raise AssertionError("the second save should have raised")
 

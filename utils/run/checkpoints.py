@@ -1,9 +1,9 @@
 """Checkpoints in the original format, written atomically and loaded without pickled objects.
 
 Inside `background_writes()` (the epoch loop) `save_checkpoint` copies the state and returns; one
-thread writes the copies, in the order asked for (so a resume state never lands before the
-checkpoints of its epoch), and a newer copy of a file replaces an older one still waiting. A run
-killed at any moment leaves complete files of a complete epoch: the writes are atomic.
+thread writes the copies strictly in the order they were saved, none dropped (so a resume state
+never lands before the checkpoints of its epoch). A run killed at any moment leaves complete files:
+the writes are atomic.
 """
 
 import contextlib
@@ -34,7 +34,7 @@ def save_checkpoint(state, path):
     leaves either the previous file or the new one, never a truncated one. Inside
     `background_writes()` a copy of `state` is written by the writer thread."""
     if _writer["current"] is not None and threading.current_thread() is threading.main_thread():
-        _writer["current"].submit(snapshot(state), path)
+        _writer["current"].submit(state, path)
         return
     write_checkpoint(state, path)
 
@@ -80,11 +80,12 @@ def snapshot(value, reuse=None):
 
 
 class CheckpointWriter:
-    """One thread that writes checkpoints in the order they were submitted. A file submitted again
-    while its previous copy still waits drops that copy and goes to the end of the queue, so when a
-    file lands, everything submitted before it has landed (a resume state never lands before the
-    checkpoints of its epoch). Each file keeps the copy it last wrote, whose memory the next copy
-    reuses. A failed write is raised in the main thread by the next `submit` or by `wait`."""
+    """One thread that writes checkpoints strictly in the order they were submitted, none dropped, so
+    when a file lands everything submitted before it has landed (a resume state never lands before
+    the checkpoints of its epoch). A file submitted while its previous copy still waits makes the
+    main thread wait for the writer to take that copy (at most one copy per file waits). Each file
+    keeps the copy it last wrote, whose memory its next copy reuses. A failed write is raised in the
+    main thread by the next `submit` or by `wait`."""
 
     def __init__(self):
         self.waiting = {}  # path -> state, in submission order (dicts keep it)
@@ -97,11 +98,14 @@ class CheckpointWriter:
         self.thread.start()
 
     def submit(self, state, path):
-        """Copies `state` (under the lock: the writer never reads a half-made copy) and queues it."""
+        """Copies `state` and queues it behind everything submitted before. Ctrl-C waits until the
+        copy is queued (a copy half made, or taken out and not put back, would be lost)."""
         self._raise_error()
-        with self.lock:
-            reuse = self.waiting.pop(path, None) or self.written.pop(path, None)
-            self.waiting[path] = snapshot(state, reuse)
+        with interrupts_deferred(), self.lock:
+            while path in self.waiting and self.error is None:
+                self.lock.wait()
+            self._raise_error()
+            self.waiting[path] = snapshot(state, self.written.pop(path, None))  # the writer never reads a half-made copy
             self.lock.notify_all()
 
     def _run(self):

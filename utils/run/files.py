@@ -3,12 +3,21 @@
 import errno
 import os
 import tempfile
+import threading
+
+
+_umask = {}
+_umask_lock = threading.Lock()
 
 
 def current_umask():
-    mask = os.umask(0)  # reading the umask requires setting it; restore at once
-    os.umask(mask)
-    return mask
+    """The process's umask, read once: reading it means setting it for a moment, which another thread
+    creating a file at that moment (checkpoints are written by one) would see."""
+    with _umask_lock:
+        if "mask" not in _umask:
+            _umask["mask"] = os.umask(0)
+            os.umask(_umask["mask"])
+        return _umask["mask"]
 
 
 def naming_the_file(error, path):

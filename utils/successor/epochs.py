@@ -102,7 +102,7 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
         return None, 0
     maps, index = batch_maps(features)
     with torch.no_grad():
-        f_gt = encoder.embed(maps, torch.cat([index[:used], targets[:used].to(index.dtype)], dim=1)).float()
+        f_gt = encoder.embed(maps, torch.cat([index[:used].to(targets.dtype), targets[:used]], dim=1)).float()
     perm = draw_group_permutation(used // k, features.device, generator) if config.train_mode.startswith("shuffle") else None
     if config.train_mode in ("proto", "shuffle_proto"):
         return group_prototypes(f_gt, k, perm), used
@@ -116,7 +116,9 @@ def agent_batch(encoder, agent, images, targets, config, generator, optimizer=No
     `optimizer` is given. Returns per-batch tensors; `final_iou` (N,) covers every image."""
     device = images.device
     features = images
-    if not isinstance(images, FeatureRows):  # images (N, 1, 84, 84): the frozen encoder's pass
+    if isinstance(images, FeatureRows) and images.maps.dtype not in (torch.float32, torch.float64):
+        features = images.gathered()  # bf16 maps: gathered once for the anchors and the rollout (batch_maps would twice)
+    elif not isinstance(images, FeatureRows):  # images (N, 1, 84, 84): the frozen encoder's pass
         with torch.no_grad(), config.rollout.precision.autocast(device):
             features = encoder.features(images)
     anchors, used = reward_anchors(encoder, features, targets, config, generator, prototype)
