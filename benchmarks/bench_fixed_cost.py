@@ -64,46 +64,33 @@ class EpochClock:
             torch.cuda.synchronize()
 
     @contextlib.contextmanager
-    def phase(self, name):
+    def phase(self, name, nested=True):
+        """Times a block into `name`. `nested`: the block's time is taken from the enclosing phase
+        (the parts add up to the epoch); otherwise it is only added to `name` (an "of which" figure)."""
         if self.current is None:  # outside an epoch (set-up, the final summary): not counted
             yield
             return
         self.sync()
         start = time.perf_counter()
-        self.stack.append(0.0)
+        if nested:
+            self.stack.append(0.0)
         try:
             yield
         finally:
             self.sync()
             elapsed = time.perf_counter() - start
-            inner = self.stack.pop()
-            self.current[name] += elapsed - inner
-            if self.stack:
-                self.stack[-1] += elapsed
+            if not nested:
+                self.current[name] += elapsed
+            else:
+                self.current[name] += elapsed - self.stack.pop()
+                if self.stack:
+                    self.stack[-1] += elapsed
 
-    def timed(self, function, name):
+    def timed(self, function, name, nested=True):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            with self.phase(name):
+            with self.phase(name, nested):
                 return function(*args, **kwargs)
-
-        return wrapper
-
-    def spanned(self, function, name):
-        """Like `timed`, but the time is only added to `name` (an "of which" figure), not taken
-        from the phases around it."""
-
-        @functools.wraps(function)
-        def wrapper(*args, **kwargs):
-            if self.current is None:
-                return function(*args, **kwargs)
-            self.sync()
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.sync()
-                self.current[name] += time.perf_counter() - start
 
         return wrapper
 
@@ -164,8 +151,8 @@ def timed_run(script, argv, device, spans=()):
                (utils.run.logging.RunLogger, "log", clock.timed(utils.run.logging.RunLogger.log, "logging")),
                (utils.method2021.epochs, "run_batches", batches(utils.method2021.epochs.run_batches)),
                (utils.successor.epochs, "run_batches", batches(utils.successor.epochs.run_batches))]
-    targets += [(owner, name, clock.spanned(getattr(owner, name), span)) for owner, name, span in spans]
-    targets += [(module, name, clock.spanned(getattr(module, name), span)) for name, span in (("evaluation_pass", "test pass"),)
+    targets += [(owner, name, clock.timed(getattr(owner, name), span, nested=False)) for owner, name, span in spans]
+    targets += [(module, name, clock.timed(getattr(module, name), span, nested=False)) for name, span in (("evaluation_pass", "test pass"),)
                 if hasattr(module, name)]
     with patched(targets), contextlib.redirect_stdout(io.StringIO()):
         module.main(argv)

@@ -58,14 +58,21 @@ class FeatureRows:
         return self.maps[self.rows]
 
 
+def poolable(features):
+    """A batch as RoIAlign pools it: a tensor, or FeatureRows of float32/float64 maps, as they are;
+    FeatureRows of reduced-precision maps gathered (RoIAlign then pools a float32 copy, and a copy of
+    the whole cache would cost more). Call it once per batch where several passes pool the batch."""
+    if isinstance(features, FeatureRows) and features.maps.dtype not in (torch.float32, torch.float64):
+        return features.gathered()
+    return features
+
+
 def batch_maps(features):
     """(maps, image index (N, 1) float32 of each image's row in maps) of a batch: a (N, C, h, w)
-    tensor, or FeatureRows (in float32/float64 without a copy; reduced precision is gathered, since
-    RoIAlign then pools a float32 copy, and a copy of the whole cache would cost more)."""
+    tensor or FeatureRows (see `poolable`)."""
+    features = poolable(features)
     if isinstance(features, FeatureRows):
-        if features.maps.dtype in (torch.float32, torch.float64):
-            return features.maps, features.rows.to(torch.float32)[:, None]
-        features = features.gathered()
+        return features.maps, features.rows.to(torch.float32)[:, None]
     return features, torch.arange(features.shape[0], device=features.device, dtype=torch.float32)[:, None]
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from utils.localization.ordinal import ordered_correctly, triplet_loss
 from utils.localization.rewards import policy_terms, step_rewards
-from utils.localization.rollout import FeatureRows, batch_maps, corloc_hits, rollout
+from utils.localization.rollout import FeatureRows, batch_maps, corloc_hits, poolable, rollout
 from utils.run.loop import BatchSums, optimizer_step, run_batches
 from utils.successor.anchors import draw_anchor_pairs
 from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
@@ -115,10 +115,9 @@ def agent_batch(encoder, agent, images, targets, config, generator, optimizer=No
     distance to the anchors of `reward_anchors` (the first U images), REINFORCE update when
     `optimizer` is given. Returns per-batch tensors; `final_iou` (N,) covers every image."""
     device = images.device
-    features = images
-    if isinstance(images, FeatureRows) and images.maps.dtype not in (torch.float32, torch.float64):
-        features = images.gathered()  # bf16 maps: gathered once for the anchors and the rollout (batch_maps would twice)
-    elif not isinstance(images, FeatureRows):  # images (N, 1, 84, 84): the frozen encoder's pass
+    if isinstance(images, FeatureRows):
+        features = poolable(images)  # once, for the anchors and the rollout
+    else:  # images (N, 1, 84, 84): the frozen encoder's pass
         with torch.no_grad(), config.rollout.precision.autocast(device):
             features = encoder.features(images)
     anchors, used = reward_anchors(encoder, features, targets, config, generator, prototype)
