@@ -3,6 +3,7 @@ in-process, plus resume, --evaluate, the refused switches and tools/adaptation_t
 
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -223,6 +224,24 @@ def test_the_feature_cache_changes_no_figure(corrupted_data, pipeline, tmp_path,
     load_script("adapt_agent.py").main([*adapt, "--saveroot", str(tmp_path), "--savename", "tight"])
     assert "feature cache off: the frozen encoder's feature maps need" in capsys.readouterr().err
     assert read_metrics(str(tmp_path / "tight")) == read_metrics(str(tmp_path / f"adapt_agent.py{len(adapt)}_0"))
+
+
+def test_the_box_cache_changes_no_figure(corrupted_data, pipeline, tmp_path, capsys):
+    """Batches of 16 (the smallest that keeps a box cache): agent training and adaptation that read
+    revisited boxes from the box cache log the records of runs that compute every box."""
+    saveroot = pipeline[0]
+    base = ["--datapath", corrupted_data, "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "3", "--log_interval", "1",
+            "--batch_size", "16", "--saveroot", str(tmp_path)]
+    agent = [*base, "--pretrained", os.path.join(saveroot, "pre", "best.pth.tar"), "--digit", "3", "--bg_name", "patch",
+             "--sample_size", "20", "--greedy", "1"]
+    adapt = [*base, "--pretrained_agent", os.path.join(saveroot, "agent", "best.pth.tar"), "--bg_name", "clutter", "--digit", "2"]
+    for script, flags in (("train_agent.py", agent), ("adapt_agent.py", adapt)):
+        load_script(script).main([*flags, "--savename", f"{script}_boxes"])
+        out = capsys.readouterr().out
+        assert "a box cache of each image's latest episode" in out and re.search(r"box cache: [1-9][0-9.]* % of [0-9,]+ boxes", out), script
+        load_script(script).main([*flags, "--savename", f"{script}_computed", "--box_cache", "0"])
+        assert "box cache" not in capsys.readouterr().out
+        assert read_metrics(str(tmp_path / f"{script}_boxes")) == read_metrics(str(tmp_path / f"{script}_computed")), script
 
 
 def test_support_set_and_figures_read_images_when_the_cache_serves_features(corrupted_data, pipeline, tmp_path):

@@ -37,10 +37,11 @@ class FeatureRows:
     """A batch given as rows of a larger feature map, without copying them out: `maps` (M, C, h, w)
     and the batch's `rows` (N,) int64 indices into it, both on the run's device (a run's feature cache
     serves these). RoIs then name their image by its row in `maps`; each RoI is pooled from its own
-    image's plane, so the values are those of the gathered batch, bit for bit."""
+    image's plane, so the values are those of the gathered batch, bit for bit. `box_cache`: the
+    maps' BoxCache (utils/localization/box_cache.py), which a rollout reads and fills, or None."""
 
-    def __init__(self, maps, rows):
-        self.maps, self.rows = maps, rows
+    def __init__(self, maps, rows, box_cache=None):
+        self.maps, self.rows, self.box_cache = maps, rows, box_cache
 
     def __len__(self):
         return len(self.rows)
@@ -127,6 +128,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         return Episode(torch.stack(boxes, dim=1), None, None, torch.stack(actions_seq, dim=1))
     # every step's Gumbel draws at once
     noise = gumbel_noise((steps, n, config.num_act), device, generator).unbind(0) if policy == "sample" else None
+    look = observer(net, agent, features)
     features, index = batch_maps(features)
     if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: RoIAlign runs in float32; convert once
         with torch.no_grad():
@@ -136,7 +138,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     with torch.no_grad(), config.precision.autocast(device):
         agent_step = agent.rollout_step()
         for t in range(steps):
-            roi_feature, embedding = observe(net, agent, features, torch.cat([index, box], dim=1))
+            roi_feature, embedding = look(features, index, t, box)
             embedding = maybe_normalize(embedding, config.norm)
             if roi_feature is None:
                 state = embedding
@@ -150,7 +152,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
             actions_seq.append(actions)
             box = actor.step(actions)
             boxes.append(box)
-        embeddings.append(maybe_normalize(net.embed(features, torch.cat([index, box], dim=1)), config.norm))  # the last box: only the rewards read it
+        embeddings.append(maybe_normalize(look(features, index, steps, box)[1], config.norm))  # the last box: only the rewards read it
     stack = lambda seq: torch.stack(seq, dim=1)
     return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq), stack(states) if states else None)
 
@@ -163,6 +165,22 @@ def observe(net, agent, features, rois):
     if agent.reads != EMBEDDING:
         raise ValueError(f"agent.reads must be {EMBEDDING!r} or {ROI_FEATURE!r}, got {agent.reads!r}")
     return None, net.embed(features, rois)
+
+
+def observer(net, agent, batch):
+    """A rollout's `observe` of step t's boxes (N, 4), as (maps, index, t, boxes) -> `observe`'s pair:
+    through the batch's BoxCache when it has one (FeatureRows of a run's feature cache), else computed."""
+    cache = batch.box_cache if isinstance(batch, FeatureRows) else None
+    if cache is None:
+        return lambda maps, index, t, box: observe(net, agent, maps, torch.cat([index, box], dim=1))
+    if agent.reads not in (EMBEDDING, ROI_FEATURE):
+        raise ValueError(f"agent.reads must be {EMBEDDING!r} or {ROI_FEATURE!r}, got {agent.reads!r}")
+
+    def look(maps, index, t, box):
+        roi_feature, embedding = cache.observe(net, maps, index, batch.rows, t, box)
+        return (roi_feature if agent.reads == ROI_FEATURE else None), embedding
+
+    return look
 
 
 def whole_image_boxes(n, device):

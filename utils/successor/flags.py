@@ -18,7 +18,7 @@ DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
                 patience=100, pooling_size=7, pooling_mode="align", num_act=10, min_box_side=28, greedy=0)
 # flags that may change when a run resumes (besides the run flags): the input checkpoints' paths
-FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache")
+FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache")
 
 
 def sample_size(text):
@@ -90,6 +90,10 @@ def get_successor_parser(description=None):
     own.add_argument("--feature_cache", type=int, default=1, choices=[0, 1],
                      help="agent training and adaptation: compute the frozen encoder's feature maps once per run, not every batch "
                           "(the same figures; off by itself when it would not fit in memory)")
+    own.add_argument("--box_cache", type=int, default=1, choices=[0, 1],
+                     help="with the feature cache, on a CPU in float32: keep each image's boxes of its latest episode with their "
+                          "RoI features and embeddings, and read a box the image sees again instead of pooling and projecting it "
+                          "(the same figures; off by itself when it would not fit in memory or the head's rows depend on the batch)")
     add_speed_flags(p)
     return p
 

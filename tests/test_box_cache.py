@@ -1,0 +1,76 @@
+"""utils/localization/box_cache.py: rollouts that read revisited boxes from a BoxCache give the episodes
+of rollouts that compute every box, bit for bit; a head whose rows depend on the batch, or a batch
+too small to pad, turns the cache off."""
+
+import torch
+
+from models import Agent, RoIAgent, RoIEncoder
+from utils.localization.box_cache import BoxCache, padded_sizes
+from utils.localization.rollout import FeatureRows, RolloutConfig, rollout
+
+CONFIG = RolloutConfig(seq_len=4, num_act=10, min_box_side=28, inclusive=True)
+FIELDS = ("boxes", "embeddings", "logits", "actions", "states")
+
+
+def models(agent_kind):
+    torch.manual_seed(0)
+    encoder = RoIEncoder(pooling_size=7, dim=32).eval()
+    agent = RoIAgent(pooling_size=7, hidden_size=16) if agent_kind == "roi" else Agent(dim=32, hidden_size=16)
+    with torch.no_grad():
+        maps = encoder.features(torch.randn(48, 1, 84, 84))
+    return encoder, agent, maps
+
+
+def passes(maps, cache, encoder, agent):
+    """Epoch-like rollouts of batches of 32 of the 48 images, with and without the cache."""
+    order = torch.Generator().manual_seed(5)
+    for seed, policy in ((1, "sample"), (2, "sample"), (2, "sample"), (3, "greedy"), (4, "sample")):
+        rows = torch.randperm(48, generator=order)[:32]
+        cached = rollout(encoder, agent, FeatureRows(maps, rows, cache), CONFIG, policy, torch.Generator().manual_seed(seed))
+        computed = rollout(encoder, agent, FeatureRows(maps, rows), CONFIG, policy, torch.Generator().manual_seed(seed))
+        yield cached, computed
+
+
+def test_padded_sizes():
+    assert padded_sizes(512) == [16, 32, 64, 128, 256, 512]
+    assert padded_sizes(100) == [16, 32, 64, 100] and padded_sizes(16) == [16]
+
+
+def test_rollouts_through_a_box_cache_are_the_rollouts_that_compute_every_box():
+    for agent_kind in ("roi", "embedding"):
+        encoder, agent, maps = models(agent_kind)
+        cache = BoxCache(48, CONFIG.seq_len + 1, "cpu")
+        for cached, computed in passes(maps, cache, encoder, agent):
+            for name in FIELDS:
+                assert torch.equal(getattr(cached, name), getattr(computed, name)), (agent_kind, name)
+        assert cache.usable and 0 < cache.hits < cache.lookups, agent_kind  # boxes read and boxes computed
+        assert cache.lookups == 32 * (5 * (CONFIG.seq_len + 1) - 1)  # the first call (computed and probed) counts none
+
+
+class BatchDependentHead(RoIEncoder):
+    """A head whose rows change with the batch size (as a matrix product's can)."""
+
+    def project(self, roi_features):
+        return super().project(roi_features) + (1e-3 if roi_features.shape[0] != 32 else 0.0)
+
+
+def test_a_head_whose_rows_depend_on_the_batch_turns_the_cache_off(capsys):
+    _, agent, maps = models("roi")
+    torch.manual_seed(0)
+    encoder = BatchDependentHead(pooling_size=7, dim=32).eval()
+    cache = BoxCache(48, CONFIG.seq_len + 1, "cpu")
+    for cached, computed in passes(maps, cache, encoder, agent):
+        for name in FIELDS:
+            assert torch.equal(getattr(cached, name), getattr(computed, name)), name
+    assert cache.usable is False and cache.lookups == 0 and cache.roi_features is None
+    assert "box cache off: the head gives a box other bits in a batch of 16 than in one of 32 on cpu" in capsys.readouterr().err
+
+
+def test_batches_under_16_images_keep_no_cache(capsys):
+    encoder, agent, maps = models("roi")
+    cache = BoxCache(48, CONFIG.seq_len + 1, "cpu")
+    rows = torch.arange(8)
+    for _ in range(2):
+        cached = rollout(encoder, agent, FeatureRows(maps, rows, cache), CONFIG, "greedy")
+    assert torch.equal(cached.embeddings, rollout(encoder, agent, FeatureRows(maps, rows), CONFIG, "greedy").embeddings)
+    assert cache.usable is False and cache.lookups == 0 and capsys.readouterr().err == ""

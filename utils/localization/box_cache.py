@@ -1,0 +1,116 @@
+"""What a frozen encoder gave for the boxes each image saw in its latest episode, so that a later
+episode that revisits a box reads its RoI feature and embedding instead of pooling and projecting it
+again (the successor's agent training and adaptation, docs/speed.md).
+
+Between epochs a policy changes little: in a published adaptation about three quarters of the boxes
+of an episode are boxes that the image's previous episode saw (measured), and pooling a box and the
+head's 3,136 x 1,024 layer are most of a rollout step on a CPU. A reused value is the one computed
+before, bit for bit; a box seen for the first time is computed among the step's other new boxes. A
+matrix product can give a row other bits in a batch of another size (on this project's CPU: batches
+of 1-3, 5-7 and 9-11 rows), so new boxes are projected in batches padded to a few fixed sizes, and
+the cache is used only once a probe on the run's first batch found the head giving the same rows in
+each of those sizes as in the whole batch; it turns itself off otherwise.
+"""
+
+import torch
+
+from utils.run.logging import warn
+
+MIN_PROJECTED_ROWS = 16  # the smallest padded batch of new boxes (below 12 rows the rows' bits can differ)
+PROBE_SEED = 20240611  # the probe's own stream: it draws nothing from a run's generators
+
+
+def padded_sizes(batch_size):
+    """The batch sizes new boxes are projected in: 16, 32, 64, ... below `batch_size`, then `batch_size`."""
+    sizes, size = [], MIN_PROJECTED_ROWS
+    while size < batch_size:
+        sizes.append(size)
+        size *= 2
+    return sizes + [batch_size]
+
+
+class BoxCache:
+    """Per image of a dataset (its row in the feature cache), the box of each step of its latest
+    episode with its RoI feature and embedding: `slots` boxes per image (an episode's T + 1).
+
+    `observe(net, maps, index, rows, step, box)` -> (RoI features (N, C, p, p), embeddings (N, D)) of
+    the boxes (N, 4) of the images `rows` (N,) at `step`, read where the image saw the same box in its
+    latest episode (or earlier in this one) and computed otherwise; then stores them as the step's.
+    `hits` / `lookups` count the boxes read / asked for. Rows of one call must differ (a batch).
+    """
+
+    def __init__(self, images, slots, device):
+        self.images, self.slots = images, slots
+        self.boxes = torch.full((images, slots, 4), float("nan"), device=device)  # NaN: no box yet, equal to none
+        self.roi_features = self.embeddings = None  # allocated at the first call (shapes and dtypes of the net's outputs)
+        self.usable = None  # the probe's verdict, at the first call
+        self.sizes = []
+        self.hits = self.lookups = 0
+
+    @staticmethod
+    def bytes_needed(images, slots, roi_feature_numel, dim, element_size=4):
+        """The memory a cache of `images` takes (boxes, RoI features, embeddings)."""
+        return images * slots * (4 * 4 + (roi_feature_numel + dim) * element_size)
+
+    def observe(self, net, maps, index, rows, step, box):
+        if self.usable:
+            roi_features, embeddings = self._read_or_compute(net, maps, index, rows, box)
+        else:
+            roi_features = net.roi_features(maps, torch.cat([index, box], dim=1))
+            embeddings = net.project(roi_features)
+            if self.usable is None:  # the first call (a whole batch): allocate and probe
+                self._start(net, roi_features, embeddings)
+            if not self.usable:
+                return roi_features, embeddings
+        if step < self.slots:
+            self.boxes[rows, step] = box
+            self.roi_features[rows, step] = roi_features
+            self.embeddings[rows, step] = embeddings
+        return roi_features, embeddings
+
+    def _read_or_compute(self, net, maps, index, rows, box):
+        same = (self.boxes[rows] == box[:, None]).all(dim=2)  # (N, slots)
+        seen = same.any(dim=1)
+        new = torch.nonzero(~seen).squeeze(1)  # a host sync: the cache is for CPU runs
+        n, fresh = len(rows), len(new)
+        self.lookups += n
+        self.hits += n - fresh
+        if fresh == n:
+            roi_features = net.roi_features(maps, torch.cat([index, box], dim=1))
+            return roi_features, net.project(roi_features)
+        slot = same.to(torch.uint8).argmax(dim=1)  # the first slot holding the box
+        roi_features = self.roi_features[rows, slot]
+        embeddings = self.embeddings[rows, slot]
+        if fresh:
+            computed = net.roi_features(maps, torch.cat([index[new], box[new]], dim=1))
+            roi_features[new] = computed
+            embeddings[new] = self._project_padded(net, computed)
+        return roi_features, embeddings
+
+    def _project_padded(self, net, roi_features):
+        """The head on `roi_features` in a batch padded to the next of `self.sizes` (zero rows)."""
+        fresh = roi_features.shape[0]
+        size = next(s for s in self.sizes if s >= fresh)
+        if size > fresh:
+            roi_features = torch.cat([roi_features, roi_features.new_zeros((size - fresh, *roi_features.shape[1:]))])
+        return net.project(roi_features)[:fresh]
+
+    def _start(self, net, roi_features, embeddings):
+        """Allocates the stores and probes the head: each padded size must give rows the bits of the whole batch."""
+        shape = lambda x: (self.images, self.slots, *x.shape[1:])
+        self.roi_features = roi_features.new_zeros(shape(roi_features))
+        self.embeddings = embeddings.new_zeros(shape(embeddings))
+        self.sizes = padded_sizes(len(roi_features))
+        self.usable = len(roi_features) >= MIN_PROJECTED_ROWS  # in smaller batches a row's bits can depend on its place
+        if not self.usable:
+            self.roi_features = self.embeddings = None
+            return
+        generator = torch.Generator().manual_seed(PROBE_SEED)
+        for size in self.sizes:  # the rows in other places too: the whole batch permuted
+            chosen = torch.randperm(len(roi_features), generator=generator)[:size].to(roi_features.device)
+            if not torch.equal(net.project(roi_features[chosen]), embeddings[chosen]):
+                self.usable = False
+                warn(f"box cache off: the head gives a box other bits in a batch of {size} than in one of {len(roi_features)} "
+                     f"on {roi_features.device}; every box is computed (--box_cache 0 turns it off without this line)")
+                self.roi_features = self.embeddings = None
+                return
