@@ -32,8 +32,7 @@ def passes(maps, cache, encoder, agent):
 
 
 def test_padded_sizes():
-    assert padded_sizes(512) == [16, 32, 64, 128, 256, 512]
-    assert padded_sizes(100) == [16, 32, 64, 100] and padded_sizes(16) == [16]
+    assert padded_sizes(100) == [16, 32, 48, 64, 80, 96, 100] and padded_sizes(16) == [16] and padded_sizes(512)[-2:] == [496, 512]
 
 
 def test_rollouts_through_a_box_cache_are_the_rollouts_that_compute_every_box():

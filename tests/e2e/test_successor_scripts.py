@@ -238,7 +238,7 @@ def test_the_box_cache_changes_no_figure(corrupted_data, pipeline, tmp_path, cap
     for script, flags in (("train_agent.py", agent), ("adapt_agent.py", adapt)):
         load_script(script).main([*flags, "--savename", f"{script}_boxes"])
         out = capsys.readouterr().out
-        assert "a box cache of each image's latest episode" in out and re.search(r"box cache: [1-9][0-9.]* % of [0-9,]+ boxes", out), script
+        assert "a box cache of each image's latest 2 episodes" in out and re.search(r"box cache: [1-9][0-9.]* % of [0-9,]+ boxes", out), script
         load_script(script).main([*flags, "--savename", f"{script}_computed", "--box_cache", "0"])
         assert "box cache" not in capsys.readouterr().out
         assert read_metrics(str(tmp_path / f"{script}_boxes")) == read_metrics(str(tmp_path / f"{script}_computed")), script

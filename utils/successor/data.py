@@ -11,7 +11,7 @@ from models.encoder import FEATURE_CHANNELS
 from utils.data.corrupted import SUBSET_SEED_SALT, CorruptedMNIST
 from utils.data.loaders import make_loader
 from utils.errors import DataError
-from utils.localization.box_cache import MIN_PROJECTED_ROWS, BoxCache
+from utils.localization.box_cache import EPISODES_KEPT, MIN_PROJECTED_ROWS, BoxCache
 from utils.localization.rollout import FeatureRows
 from utils.run.files import write_json
 from utils.run.logging import warn
@@ -88,10 +88,10 @@ class EncodedImages(torch.utils.data.Dataset):
     batch size (it does on some CPUs for 1 and 3 images), so only batches of the cached size reuse it,
     and a run gives the same figures with the cache or without. Other attributes are the dataset's."""
 
-    def __init__(self, dataset, encoder, batch_size, device, precision, box_slots=0):
+    def __init__(self, dataset, encoder, batch_size, device, precision, box_steps=0):
         self.dataset, self.batch_size = dataset, min(batch_size, len(dataset))
-        # box_slots > 0: the batches' rollouts share a BoxCache of that many boxes per image
-        self.box_cache = BoxCache(len(dataset), box_slots, device) if box_slots else None
+        # box_steps > 0: the batches' rollouts share a BoxCache of episodes of that many boxes
+        self.box_cache = BoxCache(len(dataset), box_steps, device) if box_steps else None
         chunks = []
         with torch.no_grad(), precision.autocast(device):
             for start in range(0, len(dataset), self.batch_size):
@@ -135,8 +135,8 @@ def free_memory(device):
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def box_cache_slots(args, device, precision):
-    """Boxes per image of the runs' BoxCaches (an episode's T + 1), or 0 where none is kept: --box_cache 0;
+def box_cache_steps(args, device, precision):
+    """Boxes per episode of the runs' BoxCaches (T + 1), or 0 where none is kept: --box_cache 0;
     CUDA, where the head costs little and a lookup would wait for the device every step; bf16 and
     --compile, whose heads are not the one a cache reads back; batches under 16 images (box_cache.py)."""
     on = (args.box_cache and torch.device(device).type == "cpu" and precision.amp in (None, "none") and not args.compile
@@ -144,14 +144,14 @@ def box_cache_slots(args, device, precision):
     return args.seq_len + 1 if on else 0
 
 
-def box_cache_bytes(dataset, encoder, slots):
-    return BoxCache.bytes_needed(len(dataset), slots, FEATURE_CHANNELS * encoder.pooling_size**2, encoder.dim)
+def box_cache_bytes(dataset, encoder, steps):
+    return BoxCache.bytes_needed(len(dataset), steps, FEATURE_CHANNELS * encoder.pooling_size**2, encoder.dim)
 
 
 def cache_features(ctx, encoder, precision, names):
     """With --feature_cache 1, replaces the run's loaders `names` by loaders of EncodedImages of their
     datasets, drawing the same batches (their own batch sampler and generator), with a BoxCache per
-    dataset where `box_cache_slots` keeps one; each off, with one line, when it would take more than
+    dataset where `box_cache_steps` keeps one; each off, with one line, when it would take more than
     half of the free memory."""
     if not ctx.args.feature_cache:
         return
@@ -163,21 +163,21 @@ def cache_features(ctx, encoder, precision, names):
         warn(f"feature cache off: the frozen encoder's feature maps need {needed / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free "
              f"on {ctx.device}; every batch encodes its images (--feature_cache 0 turns the cache off without this line)")
         return
-    slots = box_cache_slots(ctx.args, ctx.device, precision)
-    boxes_needed = sum(box_cache_bytes(dataset, encoder, slots) for dataset in datasets.values()) if slots else 0
-    if slots and needed + boxes_needed > free / 2:
+    steps = box_cache_steps(ctx.args, ctx.device, precision)
+    boxes_needed = sum(box_cache_bytes(dataset, encoder, steps) for dataset in datasets.values()) if steps else 0
+    if steps and needed + boxes_needed > free / 2:
         warn(f"box cache off: with the feature maps it needs {(needed + boxes_needed) / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free "
              f"on {ctx.device}; every box is pooled and projected (--box_cache 0 turns it off without this line)")
-        slots = boxes_needed = 0
+        steps = boxes_needed = 0
     encoded_sets = {}
     for name, loader in loaders.items():
         batches = loader.sampler  # make_loader's BatchSampler: index batches, shuffled by the run's generator for "train"
         key = (id(loader.dataset), batches.batch_size)
         if key not in encoded_sets:
-            encoded_sets[key] = EncodedImages(loader.dataset, encoder, batches.batch_size, ctx.device, precision, slots)
+            encoded_sets[key] = EncodedImages(loader.dataset, encoder, batches.batch_size, ctx.device, precision, steps)
         encoded = encoded_sets[key]
         ctx.loaders[name] = torch.utils.data.DataLoader(encoded, sampler=batches, batch_size=None, generator=loader.generator)
-    boxes = f"; a box cache of each image's latest episode ({boxes_needed / 2**30:.2f} GiB)" if slots else ""
+    boxes = f"; a box cache of each image's latest {EPISODES_KEPT} episodes ({boxes_needed / 2**30:.2f} GiB)" if steps else ""
     print(f"feature cache: the frozen encoder's feature maps of {', '.join(names)} ({needed / 2**30:.2f} GiB on {ctx.device}), "
           f"once per run{boxes}")
 

@@ -91,7 +91,7 @@ def get_successor_parser(description=None):
                      help="agent training and adaptation: compute the frozen encoder's feature maps once per run, not every batch "
                           "(the same figures; off by itself when it would not fit in memory)")
     own.add_argument("--box_cache", type=int, default=1, choices=[0, 1],
-                     help="with the feature cache, on a CPU in float32: keep each image's boxes of its latest episode with their "
+                     help="with the feature cache, on a CPU in float32: keep each image's boxes of its latest two episodes with their "
                           "RoI features and embeddings, and read a box the image sees again instead of pooling and projecting it "
                           "(the same figures; off by itself when it would not fit in memory or the head's rows depend on the batch)")
     add_speed_flags(p)
