@@ -46,23 +46,48 @@ def test_rollouts_through_a_box_cache_are_the_rollouts_that_compute_every_box():
         assert cache.lookups == 32 * (5 * (CONFIG.seq_len + 1) - 1)  # the first call (computed and probed) counts none
 
 
-class BatchDependentHead(RoIEncoder):
+class SizeDependentHead(RoIEncoder):
     """A head whose rows change with the batch size (as a matrix product's can)."""
 
     def project(self, roi_features):
         return super().project(roi_features) + (1e-3 if roi_features.shape[0] != 32 else 0.0)
 
 
+class PlaceDependentHead(RoIEncoder):
+    """A head whose rows change with their place in the batch."""
+
+    def project(self, roi_features):
+        out = super().project(roi_features)
+        return out + 1e-3 * (torch.arange(len(out)) % 2)[:, None]
+
+
 def test_a_head_whose_rows_depend_on_the_batch_turns_the_cache_off(capsys):
     _, agent, maps = models("roi")
-    torch.manual_seed(0)
-    encoder = BatchDependentHead(pooling_size=7, dim=32).eval()
+    for head, size in ((SizeDependentHead, 16), (PlaceDependentHead, 16)):
+        torch.manual_seed(0)
+        encoder = head(pooling_size=7, dim=32).eval()
+        cache = BoxCache(48, CONFIG.seq_len + 1, "cpu")
+        for cached, computed in passes(maps, cache, encoder, agent):
+            for name in FIELDS:
+                assert torch.equal(getattr(cached, name), getattr(computed, name)), (head.__name__, name)
+        assert cache.usable is False and cache.lookups == 0 and cache.roi_features is None, head.__name__
+        assert f"box cache off: the head gives a box other bits in a batch of {size} (or in another place) than in its batch of 32 on cpu" \
+            in capsys.readouterr().err, head.__name__
+
+
+def test_other_batch_sizes_and_a_net_in_train_mode_are_computed_and_change_nothing():
+    encoder, agent, maps = models("roi")
     cache = BoxCache(48, CONFIG.seq_len + 1, "cpu")
-    for cached, computed in passes(maps, cache, encoder, agent):
-        for name in FIELDS:
-            assert torch.equal(getattr(cached, name), getattr(computed, name)), name
-    assert cache.usable is False and cache.lookups == 0 and cache.roi_features is None
-    assert "box cache off: the head gives a box other bits in a batch of 16 than in one of 32 on cpu" in capsys.readouterr().err
+    rollout(encoder, agent, FeatureRows(maps, torch.arange(32), cache), CONFIG, "greedy")  # the cache's batch size: 32
+    kept, looked_up = cache.boxes.clone(), cache.lookups
+    for rows in (torch.arange(40), torch.arange(20)):
+        cached = rollout(encoder, agent, FeatureRows(maps, rows, cache), CONFIG, "greedy")
+        assert torch.equal(cached.embeddings, rollout(encoder, agent, FeatureRows(maps, rows), CONFIG, "greedy").embeddings)
+    torch.manual_seed(3)
+    dropped = rollout(encoder.train(), agent, FeatureRows(maps, torch.arange(32), cache), CONFIG, "greedy")  # dropout: computed
+    torch.manual_seed(3)
+    assert torch.equal(dropped.embeddings, rollout(encoder, agent, FeatureRows(maps, torch.arange(32)), CONFIG, "greedy").embeddings)
+    assert cache.lookups == looked_up and torch.equal(cache.boxes.nan_to_num(-1), kept.nan_to_num(-1))  # nothing read or stored
 
 
 def test_batches_under_16_images_keep_no_cache(capsys):

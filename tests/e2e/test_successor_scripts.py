@@ -228,7 +228,8 @@ def test_the_feature_cache_changes_no_figure(corrupted_data, pipeline, tmp_path,
 
 def test_the_box_cache_changes_no_figure(corrupted_data, pipeline, tmp_path, capsys):
     """Batches of 16 (the smallest that keeps a box cache): agent training and adaptation that read
-    revisited boxes from the box cache log the records of runs that compute every box."""
+    revisited boxes from the box cache log the records of runs that compute every box. The tiny test
+    splits (under 16 images) keep none; tests/test_box_cache.py covers several padded sizes."""
     saveroot = pipeline[0]
     base = ["--datapath", corrupted_data, "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "3", "--log_interval", "1",
             "--batch_size", "16", "--saveroot", str(tmp_path)]

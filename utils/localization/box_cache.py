@@ -1,9 +1,9 @@
-"""What a frozen encoder gave for the boxes each image saw in its latest episode, so that a later
+"""What a frozen encoder gave for the boxes each image saw in its latest two episodes, so that a later
 episode that revisits a box reads its RoI feature and embedding instead of pooling and projecting it
 again (the successor's agent training and adaptation, docs/speed.md).
 
-Between epochs a policy changes little: in a published adaptation about three quarters of the boxes
-of an episode are boxes that the image's previous episode saw (measured), and pooling a box and the
+Between epochs a policy changes little: in a published adaptation most boxes of an episode are boxes
+that the image's two previous episodes saw (85 % in the first epochs, measured), and pooling a box and the
 head's 3,136 x 1,024 layer are most of a rollout step on a CPU. A reused value is the one computed
 before, bit for bit; a box seen for the first time is computed among the step's other new boxes. A
 matrix product can give a row other bits in a batch of another size (on this project's CPU: batches
@@ -33,7 +33,9 @@ class BoxCache:
     `observe(net, maps, index, rows, step, box)` -> (RoI features (N, C, p, p), embeddings (N, D)) of
     the boxes (N, 4) of the images `rows` (N,) at `step`, read where the image saw the same box in its
     latest episodes (or earlier in this one) and computed otherwise; then stores them as the step's.
-    `hits` / `lookups` count the boxes read / asked for. Rows of one call must differ (a batch).
+    `hits` / `lookups` count the boxes read / asked for. The cache serves batches of N distinct images,
+    N the size of its first batch (a feature cache's batches), from a net in eval mode; any other
+    call is computed and changes nothing.
     """
 
     def __init__(self, images, steps, device):
@@ -42,31 +44,31 @@ class BoxCache:
         self.episode = torch.zeros(images, dtype=torch.long, device=device)  # which of the kept episodes a step writes
         self.roi_features = self.embeddings = None  # allocated at the first call (shapes and dtypes of the net's outputs)
         self.usable = None  # the probe's verdict, at the first call
-        self.sizes = []
+        self.batch_size, self.sizes = None, []
         self.hits = self.lookups = 0
 
     @staticmethod
-    def bytes_needed(images, steps, roi_feature_numel, dim, element_size=4):
-        """The memory a cache of `images` takes (boxes, RoI features, embeddings)."""
-        return images * EPISODES_KEPT * steps * (4 * 4 + (roi_feature_numel + dim) * element_size)
+    def bytes_needed(images, steps, roi_feature_numel, dim):
+        """The memory a float32 cache of `images` takes (boxes, RoI features, embeddings)."""
+        return images * EPISODES_KEPT * steps * 4 * (4 + roi_feature_numel + dim)
 
     def observe(self, net, maps, index, rows, step, box):
-        if self.usable:
+        served = self.usable and len(rows) == self.batch_size and not net.training  # dropout would draw afresh
+        if served:
             roi_features, embeddings = self._read_or_compute(net, maps, index, rows, box)
         else:
             roi_features = net.roi_features(maps, torch.cat([index, box], dim=1))
             embeddings = net.project(roi_features)
-            if self.usable is None:  # the first call (a whole batch): allocate and probe
+            if self.usable is None and not net.training:  # the first call (a whole batch): probe and allocate
                 self._start(net, roi_features, embeddings)
-            if not self.usable:
-                return roi_features, embeddings
-        if step < self.steps:
+                served = self.usable
+        if served and step < self.steps:
             if step == 0:  # a new episode overwrites the older kept one
                 self.episode[rows] = (self.episode[rows] + 1) % EPISODES_KEPT
             slot = self.episode[rows] * self.steps + step
-            self.boxes[rows, slot] = box
             self.roi_features[rows, slot] = roi_features
             self.embeddings[rows, slot] = embeddings
+            self.boxes[rows, slot] = box  # last: a slot's box names values already written
         return roi_features, embeddings
 
     def _read_or_compute(self, net, maps, index, rows, box):
@@ -89,29 +91,30 @@ class BoxCache:
         return roi_features, embeddings
 
     def _project_padded(self, net, roi_features):
-        """The head on `roi_features` in a batch padded to the next of `self.sizes` (zero rows)."""
+        """The head on `roi_features` in a batch padded with zero rows to the next of `self.sizes`."""
         fresh = roi_features.shape[0]
-        size = next(s for s in self.sizes if s >= fresh)
+        size = next(s for s in self.sizes if s >= fresh)  # fresh < batch_size, the last size
         if size > fresh:
             roi_features = torch.cat([roi_features, roi_features.new_zeros((size - fresh, *roi_features.shape[1:]))])
         return net.project(roi_features)[:fresh]
 
     def _start(self, net, roi_features, embeddings):
-        """Allocates the stores and probes the head: each padded size must give rows the bits of the whole batch."""
+        """Probes the head on the first batch, then allocates the stores: every padded size must give
+        rows, wherever they sit, the bits they have in the whole batch."""
+        batch = len(roi_features)
+        self.usable = batch >= MIN_PROJECTED_ROWS  # in smaller batches a row's bits can depend on its place
+        if not self.usable:
+            return
+        self.batch_size, self.sizes = batch, padded_sizes(batch)
+        generator = torch.Generator().manual_seed(PROBE_SEED)
+        for size in self.sizes:  # rows drawn in random order: their places change too (the whole batch permuted)
+            chosen = torch.randperm(batch, generator=generator)[:size].to(roi_features.device)
+            if not torch.equal(net.project(roi_features[chosen]), embeddings[chosen]):
+                self.usable = False
+                warn(f"box cache off: the head gives a box other bits in a batch of {size} (or in another place) than in "
+                     f"its batch of {batch} on {roi_features.device}; every box is computed (--box_cache 0 turns it off "
+                     f"without this line)")
+                return
         shape = lambda x: (self.images, self.slots, *x.shape[1:])
         self.roi_features = roi_features.new_empty(shape(roi_features))  # a slot is read only once its box is written
         self.embeddings = embeddings.new_empty(shape(embeddings))
-        self.sizes = padded_sizes(len(roi_features))
-        self.usable = len(roi_features) >= MIN_PROJECTED_ROWS  # in smaller batches a row's bits can depend on its place
-        if not self.usable:
-            self.roi_features = self.embeddings = None
-            return
-        generator = torch.Generator().manual_seed(PROBE_SEED)
-        for size in self.sizes:  # the rows in other places too: the whole batch permuted
-            chosen = torch.randperm(len(roi_features), generator=generator)[:size].to(roi_features.device)
-            if not torch.equal(net.project(roi_features[chosen]), embeddings[chosen]):
-                self.usable = False
-                warn(f"box cache off: the head gives a box other bits in a batch of {size} than in one of {len(roi_features)} "
-                     f"on {roi_features.device}; every box is computed (--box_cache 0 turns it off without this line)")
-                self.roi_features = self.embeddings = None
-                return

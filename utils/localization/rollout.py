@@ -159,12 +159,17 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
 
 def observe(net, agent, features, rois):
     """What a step sees of its boxes: (the RoI feature when the agent reads it, else None; the embedding)."""
-    if agent.reads == ROI_FEATURE:
+    if check_reads(agent) == ROI_FEATURE:
         roi_feature = net.roi_features(features, rois)
         return roi_feature, net.project(roi_feature)
-    if agent.reads != EMBEDDING:
-        raise ValueError(f"agent.reads must be {EMBEDDING!r} or {ROI_FEATURE!r}, got {agent.reads!r}")
     return None, net.embed(features, rois)
+
+
+def check_reads(agent):
+    """What `agent` reads of each box (EMBEDDING or ROI_FEATURE); anything else is a ValueError."""
+    if agent.reads not in (EMBEDDING, ROI_FEATURE):
+        raise ValueError(f"agent.reads must be {EMBEDDING!r} or {ROI_FEATURE!r}, got {agent.reads!r}")
+    return agent.reads
 
 
 def observer(net, agent, batch):
@@ -173,12 +178,11 @@ def observer(net, agent, batch):
     cache = batch.box_cache if isinstance(batch, FeatureRows) else None
     if cache is None:
         return lambda maps, index, t, box: observe(net, agent, maps, torch.cat([index, box], dim=1))
-    if agent.reads not in (EMBEDDING, ROI_FEATURE):
-        raise ValueError(f"agent.reads must be {EMBEDDING!r} or {ROI_FEATURE!r}, got {agent.reads!r}")
+    reads = check_reads(agent)
 
     def look(maps, index, t, box):
         roi_feature, embedding = cache.observe(net, maps, index, batch.rows, t, box)
-        return (roi_feature if agent.reads == ROI_FEATURE else None), embedding
+        return (roi_feature if reads == ROI_FEATURE else None), embedding
 
     return look
 

@@ -145,6 +145,7 @@ def box_cache_steps(args, device, precision):
 
 
 def box_cache_bytes(dataset, encoder, steps):
+    """The memory a BoxCache of `dataset` takes (episodes of `steps` boxes)."""
     return BoxCache.bytes_needed(len(dataset), steps, FEATURE_CHANNELS * encoder.pooling_size**2, encoder.dim)
 
 

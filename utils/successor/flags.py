@@ -91,9 +91,10 @@ def get_successor_parser(description=None):
                      help="agent training and adaptation: compute the frozen encoder's feature maps once per run, not every batch "
                           "(the same figures; off by itself when it would not fit in memory)")
     own.add_argument("--box_cache", type=int, default=1, choices=[0, 1],
-                     help="with the feature cache, on a CPU in float32: keep each image's boxes of its latest two episodes with their "
-                          "RoI features and embeddings, and read a box the image sees again instead of pooling and projecting it "
-                          "(the same figures; off by itself when it would not fit in memory or the head's rows depend on the batch)")
+                     help="with the feature cache, on a CPU in float32 without --compile, batches of 16 or more: keep each image's "
+                          "boxes of its latest two episodes with their RoI features and embeddings, and read a box the image sees "
+                          "again instead of pooling and projecting it (the same figures; off by itself when it would not fit in "
+                          "memory or the head's rows depend on the batch)")
     add_speed_flags(p)
     return p
 
