@@ -1,6 +1,6 @@
 """utils/localization/box_cache.py: rollouts that read revisited boxes from a BoxCache give the episodes
 of rollouts that compute every box, bit for bit; a head whose rows depend on the batch, or a batch
-too small to pad, turns the cache off."""
+too small to pad, turns the cache off; the memory the CPU caches are sized against."""
 
 import torch
 
@@ -98,3 +98,15 @@ def test_batches_under_16_images_keep_no_cache(capsys):
         cached = rollout(encoder, agent, FeatureRows(maps, rows, cache), CONFIG, "greedy")
     assert torch.equal(cached.embeddings, rollout(encoder, agent, FeatureRows(maps, rows), CONFIG, "greedy").embeddings)
     assert cache.usable is False and cache.lookups == 0 and capsys.readouterr().err == ""
+
+
+def test_free_memory_counts_what_the_kernel_can_reclaim(tmp_path, monkeypatch):
+    """CPU caches are sized against MemAvailable (free pages plus reclaimable page cache), else the free pages."""
+    import utils.successor.data as data
+
+    monkeypatch.setattr(data.os, "sysconf", {"SC_AVPHYS_PAGES": 10, "SC_PAGE_SIZE": 4096}.get)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24684128 kB\nMemFree:         6832108 kB\nMemAvailable:   18991072 kB\n")
+    assert data.free_memory("cpu", str(meminfo)) == 18991072 * 1024
+    meminfo.write_text("MemTotal:       24684128 kB\nMemFree:         6832108 kB\n")
+    assert data.free_memory("cpu", str(meminfo)) == data.free_memory("cpu", str(tmp_path / "missing")) == 40960

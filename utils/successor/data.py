@@ -128,10 +128,20 @@ def feature_bytes(dataset, encoder, device, precision):
     return len(dataset) * one[0].numel() * one.element_size()
 
 
-def free_memory(device):
-    """Bytes free for a cache on `device` (CUDA: the device's free memory; CPU: the available RAM)."""
+def free_memory(device, meminfo="/proc/meminfo"):
+    """Bytes free for a cache on `device` (CUDA: the device's free memory; CPU: the available RAM).
+    On Linux the kernel's MemAvailable, which counts the page cache that it can reclaim (after
+    reading data files most of the RAM is page cache, and the free pages alone turned caches off
+    that fitted); elsewhere the free pages."""
     if torch.device(device).type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open(meminfo) as lines:
+            for line in lines:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
