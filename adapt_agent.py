@@ -25,7 +25,7 @@ from utils.run.logging import EpochLine, format_metrics, warn
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_adaptation_loaders, cache_features, images_of, record_subset, report_box_caches, support_indices
+from utils.successor.data import build_adaptation_loaders, cache_features, images_of, record_subset, report_reuse, support_indices
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -189,7 +189,7 @@ def run(args, run_dir):
         if args.visualize and last_epoch is not None:
             load_weights(agent, os.path.join(run_dir, "last.pth.tar"), "agent")
             visualize(ctx, encoder, (source, agent), config)
-        report_box_caches(ctx.loaders)
+        report_reuse(ctx.loaders)
         return summary
     finally:
         ctx.logger.finish()

@@ -20,7 +20,7 @@ from utils.run.logging import EpochLine
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_prototype_loaders, cache_features, other_digit_test_loaders, record_subset, report_box_caches
+from utils.successor.data import build_prototype_loaders, cache_features, other_digit_test_loaders, record_subset, report_reuse
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -93,7 +93,7 @@ def run(args, run_dir):
             last_epoch = load_checkpoint(os.path.join(run_dir, "best.pth.tar"))["epoch"]
         summary = final_summary(ctx, encoder, agent, config, (last_epoch or 0) + 1)
         draw_run_curves(ctx.run_dir)
-        report_box_caches(ctx.loaders)
+        report_reuse(ctx.loaders)
         return summary
     finally:
         ctx.logger.finish()

@@ -245,6 +245,28 @@ def test_the_box_cache_changes_no_figure(corrupted_data, pipeline, tmp_path, cap
         assert read_metrics(str(tmp_path / f"{script}_boxes")) == read_metrics(str(tmp_path / f"{script}_computed")), script
 
 
+def test_batched_evaluation_changes_no_figure(pipeline, tmp_path, capsys):
+    """Batches of 16, test splits of 40 images: agent training's and adaptation's test passes roll
+    their two full batches out together (with a box cache), and the runs log the records of runs that
+    roll out batch by batch; tests/test_together.py covers a failing probe."""
+    saveroot, datapath = pipeline[0], str(tmp_path / "data")
+    for bg, digit, seed in (("patch", 3, 5), ("clutter", 2, 6)):
+        write_corrupted_split(datapath, bg, digit, "train", 20, seed=seed)
+        write_corrupted_split(datapath, bg, digit, "test", 40, seed=seed + 10)
+    base = ["--datapath", datapath, "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "2", "--log_interval", "1",
+            "--batch_size", "16", "--saveroot", str(tmp_path)]
+    agent = [*base, "--pretrained", os.path.join(saveroot, "pre", "best.pth.tar"), "--digit", "3", "--bg_name", "patch",
+             "--sample_size", "20", "--greedy", "1"]
+    adapt = [*base, "--pretrained_agent", os.path.join(saveroot, "agent", "best.pth.tar"), "--bg_name", "clutter", "--digit", "2"]
+    for script, flags, passes in (("train_agent.py", agent, 4), ("adapt_agent.py", adapt, 3)):  # sampled and greedy / before and 2 epochs
+        load_script(script).main([*flags, "--savename", f"{script}_together"])
+        out = capsys.readouterr().out
+        assert f"batched evaluation: {2 * passes} evaluation batches rolled out in {passes} rollouts" in out, script
+        load_script(script).main([*flags, "--savename", f"{script}_alone", "--batched_eval", "0"])
+        assert "batched evaluation" not in capsys.readouterr().out
+        assert read_metrics(str(tmp_path / f"{script}_together")) == read_metrics(str(tmp_path / f"{script}_alone")), script
+
+
 def test_support_set_and_figures_read_images_when_the_cache_serves_features(corrupted_data, pipeline, tmp_path):
     """A support set and a --visualize count of exactly one batch index the images, not the cache."""
     saveroot = pipeline[0]

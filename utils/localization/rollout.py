@@ -95,6 +95,11 @@ class Episode:
         """IoU of each image's last box with its ground truth (N, 4) -> (N,)."""
         return box_iou_pairs(self.boxes[:, -1], targets)
 
+    def images(self, start, stop):
+        """The episode of images start..stop-1 (views, contiguous as a batch's own tensors are)."""
+        part = lambda x: None if x is None else x[start:stop]
+        return Episode(part(self.boxes), part(self.embeddings), part(self.logits), part(self.actions), part(self._states))
+
 
 def maybe_normalize(embeddings, norm):
     """`--norm 1`: L2-normalise embeddings before distances (float32 under autocast too)."""
@@ -103,7 +108,7 @@ def maybe_normalize(embeddings, norm):
     return torch.nn.functional.normalize(embeddings, dim=1) if norm else embeddings
 
 
-def rollout(net, agent, features, config, policy="sample", generator=None):
+def rollout(net, agent, features, config, policy="sample", generator=None, noise=None):
     """Runs the agent for `config.seq_len` steps from the whole image, all images at once.
 
     net: the 2021 `Net` or the successor's `RoIEncoder`; agent: a `models.agent.PolicyAgent`,
@@ -111,7 +116,8 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
     or FeatureRows of a larger one (a random policy only reads N and the device from it);
     config: a RolloutConfig; policy: "sample" (softmax sampling, the original's training and
     testing), "greedy" (argmax) or "random" (uniform over `config.num_act` actions; needs no agent
-    and computes no embeddings); generator: the torch.Generator of the action draws.
+    and computes no embeddings); generator: the torch.Generator of the action draws; noise: the
+    sampled policy's Gumbel draws (T, N, A) when drawn in advance (then the rollout draws nothing).
     The whole rollout runs without gradients; the policy-gradient loss recomputes the episode's
     logits with `agent.sequence_logits(episode.states)` in one batched pass.
     """
@@ -127,7 +133,8 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
             boxes.append(actor.step(actions))
         return Episode(torch.stack(boxes, dim=1), None, None, torch.stack(actions_seq, dim=1))
     # every step's Gumbel draws at once
-    noise = gumbel_noise((steps, n, config.num_act), device, generator).unbind(0) if policy == "sample" else None
+    if policy == "sample":
+        noise = (gumbel_noise(episode_noise_shape(n, config), device, generator) if noise is None else noise).unbind(0)
     look = observer(net, agent, features)
     features, index = batch_maps(features)
     if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: RoIAlign runs in float32; convert once
@@ -155,6 +162,11 @@ def rollout(net, agent, features, config, policy="sample", generator=None):
         embeddings.append(maybe_normalize(look(features, index, steps, box)[1], config.norm))  # the last box: only the rewards read it
     stack = lambda seq: torch.stack(seq, dim=1)
     return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq), stack(states) if states else None)
+
+
+def episode_noise_shape(n, config):
+    """The shape (T, N, A) of the Gumbel draws of a sampled episode of N images (drawn at once)."""
+    return (config.seq_len, n, config.num_act)
 
 
 def observe(net, agent, features, rois):

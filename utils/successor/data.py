@@ -13,6 +13,7 @@ from utils.data.loaders import make_loader
 from utils.errors import DataError
 from utils.localization.box_cache import EPISODES_KEPT, MIN_PROJECTED_ROWS, BoxCache
 from utils.localization.rollout import FeatureRows
+from utils.localization.together import RolloutGroups
 from utils.run.files import write_json
 from utils.run.logging import warn
 
@@ -88,10 +89,12 @@ class EncodedImages(torch.utils.data.Dataset):
     batch size (it does on some CPUs for 1 and 3 images), so only batches of the cached size reuse it,
     and a run gives the same figures with the cache or without. Other attributes are the dataset's."""
 
-    def __init__(self, dataset, encoder, batch_size, device, precision, box_steps=0):
+    def __init__(self, dataset, encoder, batch_size, device, precision, box_steps=0, batched_eval=False):
         self.dataset, self.batch_size = dataset, min(batch_size, len(dataset))
         # box_steps > 0: the batches' rollouts share a BoxCache of episodes of that many boxes
         self.box_cache = BoxCache(len(dataset), box_steps, device) if box_steps else None
+        # batched_eval: evaluation passes roll consecutive batches out together (utils/localization/together.py)
+        self.rollout_groups = RolloutGroups(batched_eval)
         chunks = []
         with torch.no_grad(), precision.autocast(device):
             for start in range(0, len(dataset), self.batch_size):
@@ -154,16 +157,24 @@ def box_cache_steps(args, device, precision):
     return args.seq_len + 1 if on else 0
 
 
+def batched_eval_on(args, device, precision):
+    """--batched_eval 1 on a CPU in float32 without --compile (on CUDA the probe was never run: batch
+    by batch, as before)."""
+    return bool(args.batched_eval and torch.device(device).type == "cpu" and precision.amp in (None, "none") and not args.compile)
+
+
 def box_cache_bytes(dataset, encoder, steps):
     """The memory a BoxCache of `dataset` takes (episodes of `steps` boxes)."""
     return BoxCache.bytes_needed(len(dataset), steps, FEATURE_CHANNELS * encoder.pooling_size**2, encoder.dim)
 
 
-def cache_features(ctx, encoder, precision, names):
+def cache_features(ctx, encoder, precision, names, trained=("train",)):
     """With --feature_cache 1, replaces the run's loaders `names` by loaders of EncodedImages of their
     datasets, drawing the same batches (their own batch sampler and generator), with a BoxCache per
     dataset where `box_cache_steps` keeps one; each off, with one line, when it would take more than
-    half of the free memory."""
+    half of the free memory. The evaluation passes of a dataset that no loader of `trained` reads roll
+    its batches out together where `batched_eval_on` (a trained dataset's BoxCache serves the training
+    batch size)."""
     if not ctx.args.feature_cache:
         return
     loaders = {name: ctx.loaders[name] for name in names}
@@ -180,12 +191,15 @@ def cache_features(ctx, encoder, precision, names):
         warn(f"box cache off: with the feature maps it needs {(needed + boxes_needed) / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free "
              f"on {ctx.device}; every box is pooled and projected (--box_cache 0 turns it off without this line)")
         steps = boxes_needed = 0
+    trained_sets = {id(loaders[name].dataset) for name in trained if name in loaders}
+    batched = batched_eval_on(ctx.args, ctx.device, precision)
     encoded_sets = {}
     for name, loader in loaders.items():
         batches = loader.sampler  # make_loader's BatchSampler: index batches, shuffled by the run's generator for "train"
         key = (id(loader.dataset), batches.batch_size)
         if key not in encoded_sets:
-            encoded_sets[key] = EncodedImages(loader.dataset, encoder, batches.batch_size, ctx.device, precision, steps)
+            encoded_sets[key] = EncodedImages(loader.dataset, encoder, batches.batch_size, ctx.device, precision, steps,
+                                              batched and id(loader.dataset) not in trained_sets)
         encoded = encoded_sets[key]
         ctx.loaders[name] = torch.utils.data.DataLoader(encoded, sampler=batches, batch_size=None, generator=loader.generator)
     boxes = f"; a box cache of each image's latest {EPISODES_KEPT} episodes ({boxes_needed / 2**30:.2f} GiB)" if steps else ""
@@ -193,10 +207,15 @@ def cache_features(ctx, encoder, precision, names):
           f"once per run{boxes}")
 
 
-def report_box_caches(loaders):
-    """Prints the share of boxes the BoxCaches behind a run's `loaders` {name: loader or None} served."""
-    caches = {id(c): c for c in (getattr(loader.dataset, "box_cache", None) for loader in loaders.values() if loader is not None)
-              if c is not None and c.lookups}
+def report_reuse(loaders):
+    """Prints what the caches behind a run's `loaders` {name: loader or None} saved: the share of boxes
+    their BoxCaches served, and the evaluation batches rolled out together."""
+    datasets = {id(d): d for d in (getattr(loader, "dataset", None) for loader in loaders.values()) if isinstance(d, EncodedImages)}
+    caches = [d.box_cache for d in datasets.values() if d.box_cache is not None and d.box_cache.lookups]
     if caches:
-        hits, lookups = sum(c.hits for c in caches.values()), sum(c.lookups for c in caches.values())
+        hits, lookups = sum(c.hits for c in caches), sum(c.lookups for c in caches)
         print(f"box cache: {100.0 * hits / lookups:.1f} % of {lookups:,} boxes looked up were read, not computed")
+    groups = [d.rollout_groups for d in datasets.values() if d.rollout_groups.rollouts]
+    if groups:
+        print(f"batched evaluation: {sum(g.batches for g in groups):,} evaluation batches rolled out in {sum(g.rollouts for g in groups):,} "
+              "rollouts")

@@ -2,12 +2,16 @@
 prototypes and reconstruction, and agent training / test-time adaptation with the prototype reward.
 Like utils/method2021/epochs.py, metric sums stay on the device and are read every `log_interval` batches."""
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 
+from models.agent import gumbel_noise
 from utils.localization.ordinal import ordered_correctly, triplet_loss
 from utils.localization.rewards import policy_terms, step_rewards
-from utils.localization.rollout import FeatureRows, batch_maps, corloc_hits, poolable, rollout
+from utils.localization.rollout import FeatureRows, batch_maps, corloc_hits, episode_noise_shape, poolable, rollout
+from utils.localization.together import groups, together
 from utils.run.loop import BatchSums, optimizer_step, run_batches
 from utils.successor.anchors import draw_anchor_pairs
 from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
@@ -109,32 +113,63 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
     return (permute_groups(f_gt, k, perm) if perm is not None else f_gt), used
 
 
-def agent_batch(encoder, agent, images, targets, config, generator, optimizer=None, prototype=None, policy="sample"):
-    """One batch (`images` (N, 1, 84, 84), or FeatureRows of their encoder maps in a run's feature
-    cache, utils/successor/data.py): roll out from the whole image on every image, reward by the
-    distance to the anchors of `reward_anchors` (the first U images), REINFORCE update when
-    `optimizer` is given. Returns per-batch tensors; `final_iou` (N,) covers every image."""
-    device = images.device
+def batch_inputs(encoder, images, targets, config, generator, prototype=None):
+    """What a batch's rollout and rewards start from -> (features, anchors, used): the poolable
+    features (`images` (N, 1, 84, 84) through the frozen encoder, or FeatureRows of their encoder maps
+    in a run's feature cache, utils/successor/data.py) and `reward_anchors`' pair."""
     if isinstance(images, FeatureRows):
         features = poolable(images)  # once, for the anchors and the rollout
     else:  # images (N, 1, 84, 84): the frozen encoder's pass
-        with torch.no_grad(), config.rollout.precision.autocast(device):
+        with torch.no_grad(), config.rollout.precision.autocast(images.device):
             features = encoder.features(images)
     anchors, used = reward_anchors(encoder, features, targets, config, generator, prototype)
-    episode = rollout(encoder, agent, features, config.rollout, policy, generator)
+    return features, anchors, used
+
+
+def batch_outcome(agent, episode, targets, anchors, used, config, optimizer=None):
+    """A batch's figures from its episode: final IoUs (N,) of every image, the rewards of the first
+    U images and the policy terms; the REINFORCE update when `optimizer` is given."""
     out = {"final_iou": episode.final_ious(targets), "used": used, "episode": episode}
     if used == 0:  # a last batch smaller than one group: no reward
         return out
     rewards = step_rewards(anchors, episode.embeddings[:used], config.sign)[0]
     logits = episode.logits[:used]
     if optimizer is not None:  # the episode's logits again, with gradients, in one batched pass
-        with config.rollout.precision.autocast(device):
+        with config.rollout.precision.autocast(targets.device):
             logits = agent.sequence_logits(episode.states[:used])
     terms = policy_terms(rewards, logits, episode.actions[:used], config.gamma, config.lamb_ent)
     if optimizer is not None:
         optimizer_step(optimizer, terms["loss"])
     out.update(rewards=rewards, policy=terms)
     return out
+
+
+def agent_batch(encoder, agent, images, targets, config, generator, optimizer=None, prototype=None, policy="sample"):
+    """One batch (`images` (N, 1, 84, 84), or FeatureRows of their encoder maps): roll out from the
+    whole image on every image, reward by the distance to the anchors of `reward_anchors` (the first
+    U images), REINFORCE update when `optimizer` is given. Returns per-batch tensors; `final_iou` (N,)
+    covers every image."""
+    features, anchors, used = batch_inputs(encoder, images, targets, config, generator, prototype)
+    episode = rollout(encoder, agent, features, config.rollout, policy, generator)
+    return batch_outcome(agent, episode, targets, anchors, used, config, optimizer)
+
+
+def group_outcomes(encoder, agent, batches, config, generator, prototype, policy):
+    """`agent_batch` of each batch of `batches` [(FeatureRows, targets)] without an update, their
+    images rolled out together (utils/localization/together.py): each batch's anchors and then its
+    Gumbel draws come from `generator` in the order that batch after batch draws them."""
+    inputs, noise = [], []
+    for images, targets in batches:
+        inputs.append(batch_inputs(encoder, images, targets, config, generator, prototype))
+        if policy == "sample":
+            noise.append(gumbel_noise(episode_noise_shape(len(images), config.rollout), images.device, generator))
+    parts = [features for features, _, _ in inputs]
+    episode = rollout(encoder, agent, together(parts), config.rollout, policy, noise=torch.cat(noise, dim=1) if noise else None)
+    outs, start = [], 0
+    for (_, targets), (features, anchors, used) in zip(batches, inputs):
+        outs.append(batch_outcome(agent, episode.images(start, start + len(features)), targets, anchors, used, config))
+        start += len(features)
+    return outs
 
 
 def agent_epoch(encoder, agent, loader, device, generator, config, epoch, optimizer=None, phase=None, prototype=None,
@@ -149,10 +184,14 @@ def agent_epoch(encoder, agent, loader, device, generator, config, epoch, optimi
     agent.train(training)
     zero = torch.zeros((), device=device)
     final_ious = []
+    outcome = lambda images, targets: agent_batch(encoder, agent, images, targets, config, generator, optimizer, prototype, policy)
+    rolled_together = getattr(getattr(loader, "dataset", None), "rollout_groups", None)  # a run's feature cache has one
+    if not training and policy != "random" and rolled_together is not None and rolled_together.enabled:
+        loader, outcome = batched_evaluation(encoder, agent, loader, device, config, generator, prototype, policy, rolled_together)
 
     def step(images, targets):
         with torch.set_grad_enabled(training):
-            out = agent_batch(encoder, agent, images, targets, config, generator, optimizer, prototype, policy)
+            out = outcome(images, targets)
         final_ious.append(out["final_iou"])
         hits = count(corloc_hits(out["final_iou"]))
         if "policy" not in out:  # no group: CorLoc only
@@ -168,3 +207,27 @@ def agent_epoch(encoder, agent, loader, device, generator, config, epoch, optimi
     metrics = {f"{phase} Pol Loss": sums["pol"] / with_loss, f"{phase} Rewards": sums["reward_mean"] / with_loss,
                f"{phase} Loc Acc": 100.0 * sums["loc"] / items, f"{phase} Ent Loss": sums["ent"] / with_loss}
     return metrics, torch.cat(final_ious).cpu() if final_ious else torch.zeros(0)
+
+
+def batched_evaluation(encoder, agent, loader, device, config, generator, prototype, policy, rollout_groups):
+    """An evaluation pass's batches (as many as the loop takes) and an outcome per batch with the
+    groups that `rollout_groups` allows rolled out together, each when the pass reaches its first
+    batch (so the draws keep their order); every other batch as `agent_batch` computes it."""
+    total = min(len(loader), config.loop.max_batches) if config.loop.max_batches else len(loader)
+    batches = [(images.to(device), targets.to(device)) for images, targets in itertools.islice(loader, total)]
+    group_of = {index: group for group in groups(batches) for index in group}
+    ready = {}
+    position = iter(range(len(batches)))
+
+    def outcome(images, targets):
+        index = next(position)
+        if index not in ready:
+            group = group_of[index]
+            parts = [batches[i] for i in group]
+            if rollout_groups.usable(encoder, agent, [part for part, _ in parts], config.rollout):
+                ready.update(zip(group, group_outcomes(encoder, agent, parts, config, generator, prototype, policy)))
+            else:
+                return agent_batch(encoder, agent, images, targets, config, generator, None, prototype, policy)
+        return ready.pop(index)
+
+    return batches, outcome

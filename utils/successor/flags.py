@@ -18,7 +18,7 @@ DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
                 patience=100, pooling_size=7, pooling_mode="align", num_act=10, min_box_side=28, greedy=0)
 # flags that may change when a run resumes (besides the run flags): the input checkpoints' paths
-FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache")
+FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache", "batched_eval")
 
 
 def sample_size(text):
@@ -95,6 +95,10 @@ def get_successor_parser(description=None):
                           "boxes of its latest two episodes with their RoI features and embeddings, and read a box the image sees "
                           "again instead of pooling and projecting it (the same figures; off by itself when it would not fit in "
                           "memory or the head's rows depend on the batch)")
+    own.add_argument("--batched_eval", type=int, default=1, choices=[0, 1],
+                     help="with the feature cache, on a CPU in float32 without --compile: roll the episodes of an evaluation "
+                          "pass's consecutive batches out together, up to 1,024 images (the batches' rewards, groups and draws stay "
+                          "theirs: the same figures; off by itself when a probe finds other bits than batch by batch)")
     add_speed_flags(p)
     return p
 
