@@ -78,6 +78,7 @@ def test_batched_evaluation_gives_the_figures_of_batch_by_batch(box_steps, ancho
     assert groups_.verdict is True and (groups_.batches, groups_.rollouts) == (4 * 3, 4)  # three batches of 16 a pass, the last alone
     if box_steps:
         assert encoded.box_cache.usable and encoded.box_cache.hits > 0
+    assert len(encoded.kept) == (3 if prototype is None else 0)  # each full batch's ground-truth embeddings, computed once
 
 
 class SizeDependentAgent(RoIAgent):

@@ -38,10 +38,12 @@ class FeatureRows:
     and the batch's `rows` (N,) int64 indices into it, both on the run's device (a run's feature cache
     serves these). RoIs then name their image by its row in `maps`; each RoI is pooled from its own
     image's plane, so the values are those of the gathered batch, bit for bit. `box_cache`: the
-    maps' BoxCache (utils/localization/box_cache.py), which a rollout reads and fills, or None."""
+    maps' BoxCache (utils/localization/box_cache.py), which a rollout reads and fills, or None.
+    `kept`: a dict of values that stay the same for the same batch all run (a split evaluated in the
+    same batches every epoch), or None."""
 
-    def __init__(self, maps, rows, box_cache=None):
-        self.maps, self.rows, self.box_cache = maps, rows, box_cache
+    def __init__(self, maps, rows, box_cache=None, kept=None):
+        self.maps, self.rows, self.box_cache, self.kept = maps, rows, box_cache, kept
 
     def __len__(self):
         return len(self.rows)

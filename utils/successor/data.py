@@ -93,8 +93,11 @@ class EncodedImages(torch.utils.data.Dataset):
         self.dataset, self.batch_size = dataset, min(batch_size, len(dataset))
         # box_steps > 0: the batches' rollouts share a BoxCache of episodes of that many boxes
         self.box_cache = BoxCache(len(dataset), box_steps, device) if box_steps else None
-        # batched_eval: evaluation passes roll consecutive batches out together (utils/localization/together.py)
+        # batched_eval (a split only evaluated, in the same batches every epoch): evaluation passes roll
+        # consecutive batches out together (utils/localization/together.py), and a batch's ground-truth
+        # embeddings are computed once per run
         self.rollout_groups = RolloutGroups(batched_eval)
+        self.kept = {} if batched_eval else None
         chunks = []
         with torch.no_grad(), precision.autocast(device):
             for start in range(0, len(dataset), self.batch_size):
@@ -108,7 +111,8 @@ class EncodedImages(torch.utils.data.Dataset):
     def __getitem__(self, index):
         index = torch.as_tensor(index, dtype=torch.long)
         if index.dim() == 1 and len(index) == self.batch_size:  # the batch's rows of the cache, not a copy of them
-            return FeatureRows(self.features, index.to(self.features.device), self.box_cache), self.dataset.targets[index].clone()
+            rows = FeatureRows(self.features, index.to(self.features.device), self.box_cache, self.kept)
+            return rows, self.dataset.targets[index].clone()
         return self.dataset[index]
 
     def __getattr__(self, name):  # images, targets, bg, digit, split, subset, file_count: the dataset's

@@ -104,9 +104,7 @@ def reward_anchors(encoder, features, targets, config, generator, prototype=None
     used = used_count(n, k)
     if used == 0:  # a last batch smaller than one group: no anchors, no reward (it crashed on the empty group)
         return None, 0
-    maps, index = batch_maps(features)
-    with torch.no_grad():
-        f_gt = encoder.embed(maps, torch.cat([index[:used].to(targets.dtype), targets[:used]], dim=1)).float()
+    f_gt = ground_truth_embeddings(encoder, features, targets, used)
     perm = draw_group_permutation(used // k, features.device, generator) if config.train_mode.startswith("shuffle") else None
     if config.train_mode in ("proto", "shuffle_proto"):
         return group_prototypes(f_gt, k, perm), used
@@ -142,6 +140,21 @@ def batch_outcome(agent, episode, targets, anchors, used, config, optimizer=None
         optimizer_step(optimizer, terms["loss"])
     out.update(rewards=rewards, policy=terms)
     return out
+
+
+def ground_truth_embeddings(encoder, features, targets, used):
+    """The frozen encoder's embeddings (U, D) of the first `used` images' ground-truth boxes; kept in the
+    batch's `kept` dict where FeatureRows have one (the same batch every epoch: the same values)."""
+    kept = features.kept if isinstance(features, FeatureRows) else None
+    key = ("f_gt", used, features.rows.cpu().numpy().tobytes()) if kept is not None else None
+    if key in (kept or ()):
+        return kept[key]
+    maps, index = batch_maps(features)
+    with torch.no_grad():
+        f_gt = encoder.embed(maps, torch.cat([index[:used].to(targets.dtype), targets[:used]], dim=1)).float()
+    if kept is not None and not encoder.training:  # dropout draws afresh in train mode
+        kept[key] = f_gt
+    return f_gt
 
 
 def agent_batch(encoder, agent, images, targets, config, generator, optimizer=None, prototype=None, policy="sample"):
