@@ -83,7 +83,8 @@ class Episode:
     """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
     (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64, and `states` (N, T, ...),
     what the agent read at each step (its `reads`: the embeddings themselves, or the RoI features):
-    `agent.sequence_logits(episode.states)` recomputes the logits."""
+    `agent.sequence_logits(episode.states)` recomputes the logits. RoI-feature states are given as
+    the T steps' (N, ...) tensors and stacked when first read (evaluation never reads them)."""
 
     def __init__(self, boxes, embeddings, logits, actions, states=None):
         self.boxes, self.embeddings, self.logits, self.actions = boxes, embeddings, logits, actions
@@ -91,6 +92,8 @@ class Episode:
 
     @property
     def states(self):
+        if isinstance(self._states, list):
+            self._states = torch.stack(self._states, dim=1)
         return self._states if self._states is not None else self.embeddings[:, :-1]
 
     def final_ious(self, targets):
@@ -99,7 +102,7 @@ class Episode:
 
     def images(self, start, stop):
         """The episode of images start..stop-1 (views, contiguous as a batch's own tensors are)."""
-        part = lambda x: None if x is None else x[start:stop]
+        part = lambda x: None if x is None else [step[start:stop] for step in x] if isinstance(x, list) else x[start:stop]
         return Episode(part(self.boxes), part(self.embeddings), part(self.logits), part(self.actions), part(self._states))
 
 
@@ -163,7 +166,7 @@ def rollout(net, agent, features, config, policy="sample", generator=None, noise
             boxes.append(box)
         embeddings.append(maybe_normalize(look(features, index, steps, box)[1], config.norm))  # the last box: only the rewards read it
     stack = lambda seq: torch.stack(seq, dim=1)
-    return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq), stack(states) if states else None)
+    return Episode(stack(boxes), stack(embeddings), stack(logits_seq), stack(actions_seq), states or None)
 
 
 def episode_noise_shape(n, config):
