@@ -106,3 +106,27 @@ def test_training_passes_and_random_policies_roll_out_batch_by_batch():
     optimizer = torch.optim.SGD(agent.parameters(), lr=1e-3)
     agent_epoch(encoder, agent, loader_of(encoded, 16), "cpu", torch.Generator().manual_seed(0), CONFIG, 0, optimizer)
     assert encoded.rollout_groups.verdict is None and RolloutGroups(False).usable(encoder, agent, [None, None], CONFIG.rollout) is False
+
+
+class SizeDependentEncoder(RoIEncoder):
+    """An encoder whose maps change with the batch size (as a convolution's can for 1 or 3 images)."""
+
+    def features(self, images):
+        return super().features(images) + (1e-3 if images.shape[0] not in (16, 50) else 0.0)
+
+
+def test_a_batch_of_another_size_reads_the_feature_cache_once_a_probe_found_the_cached_bits():
+    """The feature cache of 16-image batches serves a 2-image batch as FeatureRows when its encoder
+    gives those images the cached bits at 2 (checked on the first such batch), and its images otherwise."""
+    for encoder_class, reads in ((RoIEncoder, True), (SizeDependentEncoder, False)):
+        torch.manual_seed(0)
+        encoder = encoder_class(pooling_size=7, dim=32).requires_grad_(False).eval()
+        images = Images(50, seed=1)
+        encoded = EncodedImages(images, encoder, 16, "cpu", Precision())
+        for _ in range(2):
+            batch, targets = encoded[torch.tensor([48, 3])]
+            assert isinstance(batch, FeatureRows) is reads and torch.equal(targets, images.targets[[48, 3]]), encoder_class
+        assert encoded.other_sizes == {2: reads}
+        if reads:
+            assert torch.equal(batch.gathered(), encoder.features(images.images[[48, 3]]))
+        assert isinstance(encoded[torch.arange(16, 32)][0], FeatureRows)

@@ -99,9 +99,14 @@ class EpochMeter:
         return 100 * self.sums[self.names.index(name)].item() / self.items
 
 
+def batches_taken(loader, loop):
+    """How many of a loader's batches an epoch runs: all, or `loop.max_batches` if > 0."""
+    return min(len(loader), loop.max_batches) if loop.max_batches else len(loader)
+
+
 def iterate(loader, phase, epoch, loop):
     """Batches with a tqdm bar (phase and epoch in the description); stops after `loop.max_batches` if > 0."""
-    total = min(len(loader), loop.max_batches) if loop.max_batches else len(loader)
+    total = batches_taken(loader, loop)
     on_a_terminal = sys.stdout.isatty() and sys.stderr.isatty()  # a log file gets the epoch lines, not the bar
     bar = tqdm(loader, desc=f"{phase} epoch {epoch}", total=total, leave=False, dynamic_ncols=True, disable=not on_a_terminal)
     for batch_index, batch in enumerate(bar):

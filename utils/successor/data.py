@@ -82,15 +82,18 @@ def build_adaptation_loaders(args, device, shuffle_generator):
 
 class EncodedImages(torch.utils.data.Dataset):
     """A dataset's images through the frozen encoder, computed once per run in batches of
-    `batch_size` in dataset order, on the run's device in the network's precision. A batch of
-    `batch_size` items gives FeatureRows: the cache and the batch's rows in it (no copy: a batch of
-    512 maps is 231 MB); any other batch (the last, smaller one)
-    gives its images, which the epoch encodes: the encoder's output for an image can depend on the
-    batch size (it does on some CPUs for 1 and 3 images), so only batches of the cached size reuse it,
-    and a run gives the same figures with the cache or without. Other attributes are the dataset's."""
+    `batch_size` in dataset order, on the run's device in the network's precision. A batch gives
+    FeatureRows: the cache and the batch's rows in it (no copy: a batch of 512 maps is 231 MB). The
+    encoder's output for an image can depend on the batch size (on some CPUs it does for 1 and 3
+    images), so a batch of another size (a shuffled split's smaller last batch) reads the cache only
+    once its first batch of that size, encoded, gave every image the cached bits; otherwise such
+    batches give their images, which the epoch encodes. A run gives the same figures with the cache
+    or without. Other attributes are the dataset's."""
 
     def __init__(self, dataset, encoder, batch_size, device, precision, box_steps=0, batched_eval=False):
         self.dataset, self.batch_size = dataset, min(batch_size, len(dataset))
+        self.encoder, self.device, self.precision = encoder, device, precision
+        self.other_sizes = {}  # batch size -> whether batches of that size read the cache (probed once)
         # box_steps > 0: the batches' rollouts share a BoxCache of episodes of that many boxes
         self.box_cache = BoxCache(len(dataset), box_steps, device) if box_steps else None
         # batched_eval (a split only evaluated, in the same batches every epoch): evaluation passes roll
@@ -98,22 +101,32 @@ class EncodedImages(torch.utils.data.Dataset):
         # embeddings are computed once per run
         self.rollout_groups = RolloutGroups(batched_eval)
         self.kept = {} if batched_eval else None
-        chunks = []
-        with torch.no_grad(), precision.autocast(device):
-            for start in range(0, len(dataset), self.batch_size):
-                images, _ = dataset[list(range(start, min(start + self.batch_size, len(dataset))))]
-                chunks.append(encoder.features(images.to(device)))
-        self.features = torch.cat(chunks)
+        self.features = torch.cat([self._encode(list(range(start, min(start + self.batch_size, len(dataset)))))
+                                   for start in range(0, len(dataset), self.batch_size)])
+
+    def _encode(self, index):
+        images, _ = self.dataset[index]
+        with torch.no_grad(), self.precision.autocast(self.device):
+            return self.encoder.features(images.to(self.device))
 
     def __len__(self):
         return len(self.dataset)
 
     def __getitem__(self, index):
         index = torch.as_tensor(index, dtype=torch.long)
-        if index.dim() == 1 and len(index) == self.batch_size:  # the batch's rows of the cache, not a copy of them
+        if index.dim() == 1 and (len(index) == self.batch_size or self._reads_cache(index)):
             rows = FeatureRows(self.features, index.to(self.features.device), self.box_cache, self.kept)
             return rows, self.dataset.targets[index].clone()
         return self.dataset[index]
+
+    def _reads_cache(self, index):
+        """Whether a batch of another size than the cache's reads it: the first of each size is encoded
+        and compared with its cached rows, bit for bit (a frozen encoder in eval mode)."""
+        if self.encoder.training or len(index) == 0:
+            return False
+        if len(index) not in self.other_sizes:
+            self.other_sizes[len(index)] = torch.equal(self._encode(index), self.features[index.to(self.features.device)])
+        return self.other_sizes[len(index)]
 
     def __getattr__(self, name):  # images, targets, bg, digit, split, subset, file_count: the dataset's
         if name == "dataset":

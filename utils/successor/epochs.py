@@ -12,7 +12,7 @@ from utils.localization.ordinal import ordered_correctly, triplet_loss
 from utils.localization.rewards import policy_terms, step_rewards
 from utils.localization.rollout import FeatureRows, batch_maps, corloc_hits, episode_noise_shape, poolable, rollout
 from utils.localization.together import groups, together
-from utils.run.loop import BatchSums, optimizer_step, run_batches
+from utils.run.loop import BatchSums, batches_taken, optimizer_step, run_batches
 from utils.successor.anchors import draw_anchor_pairs
 from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
 
@@ -226,8 +226,8 @@ def batched_evaluation(encoder, agent, loader, device, config, generator, protot
     """An evaluation pass's batches (as many as the loop takes) and an outcome per batch with the
     groups that `rollout_groups` allows rolled out together, each when the pass reaches its first
     batch (so the draws keep their order); every other batch as `agent_batch` computes it."""
-    total = min(len(loader), config.loop.max_batches) if config.loop.max_batches else len(loader)
-    batches = [(images.to(device), targets.to(device)) for images, targets in itertools.islice(loader, total)]
+    taken = itertools.islice(loader, batches_taken(loader, config.loop))
+    batches = [(images.to(device), targets.to(device)) for images, targets in taken]
     group_of = {index: group for group in groups(batches) for index in group}
     ready = {}
     position = iter(range(len(batches)))
