@@ -24,20 +24,23 @@ PROBE_SEED = 20241201  # the probe's own draws: it takes nothing from a run's ge
 
 def groups(batches, max_images=MAX_IMAGES):
     """Consecutive runs of `batches` [(images, targets)] that roll out together -> lists of batch
-    indices: FeatureRows of the same maps and size (at least MIN_BATCH images), at most `max_images`
-    images; every other batch (another size, images rather than features, a small batch) alone."""
-    run = []
+    indices: FeatureRows of the same maps and size (at least MIN_BATCH images) and distinct images (a
+    BoxCache serves distinct images), at most `max_images` images; every other batch (another size,
+    images rather than features, a small batch) alone."""
+    run, seen = [], set()
     for index, (images, _) in enumerate(batches):
+        rows = set(images.rows.tolist()) if isinstance(images, FeatureRows) else set()
         joins = (run and isinstance(images, FeatureRows) and images.maps is batches[run[0]][0].maps
-                 and len(images) == len(batches[run[0]][0]) and len(images) * (len(run) + 1) <= max_images)
+                 and len(images) == len(batches[run[0]][0]) and len(images) * (len(run) + 1) <= max_images and not rows & seen)
         if not joins:
             if run:
                 yield run
-            run = []
+            run, seen = [], set()
         run.append(index)
+        seen |= rows
         if not isinstance(images, FeatureRows) or len(images) < MIN_BATCH:
             yield run
-            run = []
+            run, seen = [], set()
     if run:
         yield run
 
@@ -66,21 +69,23 @@ def same_episodes(net, agent, parts, config):
 
 class RolloutGroups:
     """Whether a feature cache's evaluation batches roll out together: `--batched_eval 1`, decided by
-    `same_episodes` on the first group that the cache's evaluation passes meet (kept for the run)."""
+    `same_episodes` on the first group of each shape (batches x images) that the cache's evaluation
+    passes meet (kept for the run)."""
 
     def __init__(self, enabled):
-        self.enabled, self.verdict = enabled, None
+        self.enabled, self.verdicts = enabled, {}
         self.batches = self.rollouts = 0  # batches rolled out together, in how many rollouts
 
     def usable(self, net, agent, parts, config):
-        """Whether the batches `parts` roll out together (probing at the first group); counts them if so."""
+        """Whether the batches `parts` roll out together (probing the group's shape once); counts them if so."""
         if not self.enabled or len(parts) < 2:
             return False
-        if self.verdict is None:
-            self.verdict = same_episodes(net, agent, parts, config)
-            if not self.verdict:
-                warn(f"batched evaluation off: {len(parts)} batches of {len(parts[0])} images rolled out together gave other bits than "
-                     "one by one on this machine; each evaluation batch rolls out alone (the same figures, slower)")
-        if self.verdict:
+        shape = (len(parts), len(parts[0]))
+        if shape not in self.verdicts:
+            self.verdicts[shape] = same_episodes(net, agent, parts, config)
+            if not self.verdicts[shape]:
+                warn(f"batched evaluation off for {shape[0]} batches of {shape[1]} images: rolled out together they gave other bits "
+                     "than one by one on this machine; they roll out alone (the same figures, slower)")
+        if self.verdicts[shape]:
             self.batches, self.rollouts = self.batches + len(parts), self.rollouts + 1
-        return self.verdict
+        return self.verdicts[shape]

@@ -11,7 +11,7 @@ from models.encoder import FEATURE_CHANNELS
 from utils.data.corrupted import SUBSET_SEED_SALT, CorruptedMNIST
 from utils.data.loaders import make_loader
 from utils.errors import DataError
-from utils.localization.box_cache import EPISODES_KEPT, MIN_PROJECTED_ROWS, BoxCache
+from utils.localization.box_cache import EPISODES_KEPT, MIN_PROJECTED_ROWS, PROBE_SEED, BoxCache
 from utils.localization.rollout import FeatureRows
 from utils.localization.together import RolloutGroups
 from utils.run.files import write_json
@@ -82,13 +82,15 @@ def build_adaptation_loaders(args, device, shuffle_generator):
 
 class EncodedImages(torch.utils.data.Dataset):
     """A dataset's images through the frozen encoder, computed once per run in batches of
-    `batch_size` in dataset order, on the run's device in the network's precision. A batch gives
-    FeatureRows: the cache and the batch's rows in it (no copy: a batch of 512 maps is 231 MB). The
-    encoder's output for an image can depend on the batch size (on some CPUs it does for 1 and 3
-    images), so a batch of another size (a shuffled split's smaller last batch) reads the cache only
-    once its first batch of that size, encoded, gave every image the cached bits; otherwise such
-    batches give their images, which the epoch encodes. A run gives the same figures with the cache
-    or without. Other attributes are the dataset's."""
+    `batch_size` in dataset order (the rows past the last whole batch as the last `batch_size`
+    images, so every row is an image encoded among `batch_size`), on the run's device in the
+    network's precision. A batch gives FeatureRows: the cache and the batch's rows in it (no copy: a
+    batch of 512 maps is 231 MB). The encoder's output for an image can depend on the batch size (on
+    some CPUs it does for 1 and 3 images), so a batch of another size (the smaller last batch) reads
+    the cache only once a probe found that size giving the cached bits: as many images of the first
+    batch, drawn in random order, encoded together; otherwise such batches give their images, which
+    the epoch encodes. A run gives the same figures with the cache or without. Other attributes are
+    the dataset's."""
 
     def __init__(self, dataset, encoder, batch_size, device, precision, box_steps=0, batched_eval=False):
         self.dataset, self.batch_size = dataset, min(batch_size, len(dataset))
@@ -101,8 +103,11 @@ class EncodedImages(torch.utils.data.Dataset):
         # embeddings are computed once per run
         self.rollout_groups = RolloutGroups(batched_eval)
         self.kept = {} if batched_eval else None
-        self.features = torch.cat([self._encode(list(range(start, min(start + self.batch_size, len(dataset)))))
-                                   for start in range(0, len(dataset), self.batch_size)])
+        size, chunks = self.batch_size, []
+        for start in range(0, len(dataset), size):
+            first = min(start, len(dataset) - size)  # the last rows: within the last `size` images
+            chunks.append(self._encode(list(range(first, first + size)))[start - first:])
+        self.features = torch.cat(chunks)
 
     def _encode(self, index):
         images, _ = self.dataset[index]
@@ -120,13 +125,16 @@ class EncodedImages(torch.utils.data.Dataset):
         return self.dataset[index]
 
     def _reads_cache(self, index):
-        """Whether a batch of another size than the cache's reads it: the first of each size is encoded
-        and compared with its cached rows, bit for bit (a frozen encoder in eval mode)."""
-        if self.encoder.training or len(index) == 0:
+        """Whether a batch smaller than the cache's reads it (a frozen encoder in eval mode): once per
+        size, that many images of the first batch, in random order, encoded together must give every
+        image its cached bits."""
+        size = len(index)
+        if self.encoder.training or not 0 < size < self.batch_size:
             return False
-        if len(index) not in self.other_sizes:
-            self.other_sizes[len(index)] = torch.equal(self._encode(index), self.features[index.to(self.features.device)])
-        return self.other_sizes[len(index)]
+        if size not in self.other_sizes:
+            rows = torch.randperm(self.batch_size, generator=torch.Generator().manual_seed(PROBE_SEED))[:size]
+            self.other_sizes[size] = torch.equal(self._encode(rows.tolist()), self.features[rows.to(self.features.device)])
+        return self.other_sizes[size]
 
     def __getattr__(self, name):  # images, targets, bg, digit, split, subset, file_count: the dataset's
         if name == "dataset":
