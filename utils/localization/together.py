@@ -7,8 +7,8 @@ The batches stay what they are for everything the figures read (reward groups, p
 sums, the order of the random draws); only the rollout, where each image's episode is computed from
 its own rows, runs over the images of up to MAX_IMAGES at once. That gives the same episodes only
 where the agent's and the head's layers give a row the same bits among N rows as among a batch's n,
-so a probe checks it on the first group of each cache before any of its figures are computed, and
-the batches roll out one by one where it fails (one line).
+so a probe checks it on the first group of each shape (batches x images) of a cache before any of
+its figures are computed, and those batches roll out one by one where it fails (one line).
 """
 
 import torch
@@ -27,20 +27,20 @@ def groups(batches, max_images=MAX_IMAGES):
     indices: FeatureRows of the same maps and size (at least MIN_BATCH images) and distinct images (a
     BoxCache serves distinct images), at most `max_images` images; every other batch (another size,
     images rather than features, a small batch) alone."""
-    run, seen = [], set()
+    run = []
     for index, (images, _) in enumerate(batches):
-        rows = set(images.rows.tolist()) if isinstance(images, FeatureRows) else set()
-        joins = (run and isinstance(images, FeatureRows) and images.maps is batches[run[0]][0].maps
-                 and len(images) == len(batches[run[0]][0]) and len(images) * (len(run) + 1) <= max_images and not rows & seen)
+        first = batches[run[0]][0] if run else None
+        joins = (run and isinstance(images, FeatureRows) and images.maps is first.maps and len(images) == len(first)
+                 and len(images) * (len(run) + 1) <= max_images
+                 and not torch.isin(images.rows, torch.cat([batches[i][0].rows for i in run])).any())
         if not joins:
             if run:
                 yield run
-            run, seen = [], set()
+            run = []
         run.append(index)
-        seen |= rows
         if not isinstance(images, FeatureRows) or len(images) < MIN_BATCH:
             yield run
-            run, seen = [], set()
+            run = []
     if run:
         yield run
 
