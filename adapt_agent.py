@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from utils.errors import CheckpointError
-from utils.localization.rollout import corloc, rollout, whole_image_ious
+from utils.localization.evaluation import baseline_corloc
+from utils.localization.rollout import rollout
 from utils.plots import draw_run_curves, trajectory_figure, trajectory_gif
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
@@ -23,9 +24,9 @@ from utils.run.files import file_sha256
 from utils.run.folder import check_inputs
 from utils.run.logging import EpochLine, format_metrics, warn
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
-from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
+from utils.successor.agents import agent_checkpoint, evaluation_pass, load_agent, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_adaptation_loaders, cache_features, images_of, record_subset, report_reuse, support_indices
+from utils.successor.data import build_adaptation_loaders, build_frozen_encoder, record_subset, support_indices
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -57,8 +58,7 @@ def source_models(args, device, run_dir, resuming):
     if state.get("encoder_sha256") and file_sha256(encoder_path) != state["encoder_sha256"]:
         warn(f"{encoder_path} is not the file the agent was trained with (sha256 differs)")
     encoder = load_encoder(encoder_path, args, device)
-    agent = build_agent(args, device)
-    load_weights(agent, agent_path, "agent")
+    agent = load_agent(agent_path, args, device)
     if not args.evaluate:  # a resumed adaptation continues from the agent and encoder it started from
         check_inputs(run_dir, {"--pretrained_agent": agent_path, "--pretrained": encoder_path}, resuming=resuming)
     print(f"agent: {agent_path} (epoch {state.get('epoch')}, source {state.get('bg_name')} digit {state.get('digit')}, "
@@ -68,7 +68,7 @@ def source_models(args, device, run_dir, resuming):
 
 def support_prototype(ctx, encoder):
     """The mean embedding of the ground-truth boxes of `--support_size` seeded target training images."""
-    train_set = images_of(ctx.loaders["train"])
+    train_set = ctx.loaders["train"].dataset.dataset
     record_subset(ctx.run_dir, "sample_inds", train_set)  # with --sample_size N only
     indices = support_indices(len(train_set), ctx.args.support_size, ctx.args.seed)
     record_subset(ctx.run_dir, "support_inds", train_set, indices)
@@ -78,35 +78,26 @@ def support_prototype(ctx, encoder):
     return embeddings.mean(dim=0)
 
 
-def baselines(ctx, config):
-    """CorLoc of the whole-image box and of a uniform random policy on the target test split."""
-    loader = ctx.loaders["test"]
-    random_ious = []
-    for images, targets in loader:
-        episode = rollout(None, None, images.to(ctx.device), config.rollout, "random", ctx.generators["eval"])
-        random_ious.append(episode.final_ious(targets.to(ctx.device)).cpu())
-    return {"Test CorLoc whole image": corloc(whole_image_ious(loader)), "Test CorLoc random policy": corloc(torch.cat(random_ious))}
-
-
-def before(ctx, encoder, agent, config, prototype):
-    """The source agent on the target domain, before any update."""
-    metrics = {"Test Before Loc Acc": evaluation_pass(ctx, encoder, agent, config, ctx.loaders["test"], -1, prototype=prototype)["Test Loc Acc"],
-               "Train Before Loc Acc": evaluation_pass(ctx, encoder, agent, config, ctx.loaders["train_eval"], -1, phase="Train",
+def before(ctx, frozen, agent, config, prototype):
+    """The source agent on the target domain, before any update, and the baselines on the test split:
+    the whole-image box and a uniform random policy."""
+    metrics = {"Test Before Loc Acc": evaluation_pass(ctx, frozen, agent, config, ctx.loaders["test"], -1, prototype=prototype)["Test Loc Acc"],
+               "Train Before Loc Acc": evaluation_pass(ctx, frozen, agent, config, ctx.loaders["train_eval"], -1, phase="Train",
                                                        prototype=prototype)["Train Loc Acc"]}
-    metrics.update(baselines(ctx, config))
+    metrics.update(baseline_corloc([targets for _, targets in ctx.loaders["test"]], config.rollout, ctx.generators["eval"], ctx.device))
     print(f"before adaptation: {format_metrics(metrics)} ({len(ctx.loaders['test'].dataset)} test images)")
     return metrics
 
 
-def adapt(ctx, encoder, agent, config, prototype, encoder_path):
+def adapt(ctx, frozen, agent, config, prototype, encoder_path):
     args, run_dir, loaders, device = ctx.args, ctx.run_dir, ctx.loaders, ctx.device
     optimizer = make_optimizer(args.optimizer_ag, agent.parameters(), args.lr_ag)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.steps_ag, gamma=0.1)
 
     def run_epoch(epoch, final):
-        metrics, _ = agent_epoch(encoder, agent, loaders["train"], device, ctx.generators["sampler"], config, epoch, optimizer,
+        metrics, _ = agent_epoch(frozen, agent, loaders["train"], device, ctx.generators["sampler"], config, epoch, optimizer,
                                  prototype=prototype)
-        metrics.update(evaluation_pass(ctx, encoder, agent, config, loaders["test"], epoch, prototype=prototype))
+        metrics.update(evaluation_pass(ctx, frozen, agent, config, loaders["test"], epoch, prototype=prototype))
         return metrics
 
     def save(kind, **extra):
@@ -128,7 +119,7 @@ def adapt(ctx, encoder, agent, config, prototype, encoder_path):
                save_last=save("last"), line=EPOCH_LINE, after_epoch=keep_label_free).last_epoch
 
 
-def after(ctx, encoder, agent, config, prototype):
+def after(ctx, frozen, agent, config, prototype):
     """The adapted agents on the target test and train splits: `last` (the main figure), `best`
     (chosen on test: an oracle figure) and `label-free` (the highest mean training reward)."""
     summary = {}
@@ -137,7 +128,7 @@ def after(ctx, encoder, agent, config, prototype):
         state = load_weights(agent, path, "agent")
         kind = kind.replace("_", " ")  # each stored acc is its epoch's sampled test pass
         summary[f"Test {kind.title()} Loc Acc"] = float(state["acc"])
-        summary[f"Train {kind.title()} Loc Acc"] = evaluation_pass(ctx, encoder, agent, config, ctx.loaders["train_eval"], state["epoch"],
+        summary[f"Train {kind.title()} Loc Acc"] = evaluation_pass(ctx, frozen, agent, config, ctx.loaders["train_eval"], state["epoch"],
                                                                   phase="Train", prototype=prototype)["Train Loc Acc"]
         summary[f"{kind.title()} Epoch"] = int(state["epoch"])
     return summary
@@ -147,7 +138,7 @@ def visualize(ctx, encoder, agents, config):
     """Trajectories of the first --visualize target test images before and after adaptation (the
     `last` agent), side by side: a PNG (before and after rows per image) and a GIF of T + 1 frames.
     Both rollouts draw the same freshly seeded noise, so no figure of the run moves."""
-    test_set = images_of(ctx.loaders["test"])
+    test_set = ctx.loaders["test"].dataset.dataset
     count = min(ctx.args.visualize, len(test_set))
     images, targets = test_set[list(range(count))]
     with torch.no_grad(), config.rollout.precision.autocast(ctx.device):
@@ -170,18 +161,18 @@ def run(args, run_dir):
     ctx = RunContext(args, run_dir, "adapt_agent", build_adaptation_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     encoder, agent, encoder_path = source_models(args, ctx.device, run_dir, resuming=ctx.resume is not None)
     config = AgentConfig.from_args(args)
-    cache_features(ctx, encoder, config.rollout.precision, ("train", "test", "train_eval"))
+    frozen = build_frozen_encoder(ctx, encoder, config.rollout.precision, ("train", "test", "train_eval"))
     try:
         prototype = support_prototype(ctx, encoder)
-        summary = before(ctx, encoder, agent, config, prototype)
+        summary = before(ctx, frozen, agent, config, prototype)
         source = copy.deepcopy(agent) if args.visualize else None  # the agent before adaptation (no random draw)
         last_epoch = None
         if not args.evaluate:
-            last_epoch = adapt(ctx, encoder, agent, config, prototype, encoder_path)
+            last_epoch = adapt(ctx, frozen, agent, config, prototype, encoder_path)
         elif os.path.isfile(os.path.join(run_dir, "last.pth.tar")):
             last_epoch = load_checkpoint(os.path.join(run_dir, "last.pth.tar"))["epoch"]
         if last_epoch is not None:
-            summary.update(after(ctx, encoder, agent, config, prototype))
+            summary.update(after(ctx, frozen, agent, config, prototype))
         summary["Test Images"], summary["Train Images"] = len(ctx.loaders["test"].dataset), len(ctx.loaders["train"].dataset)
         summary = report_summary(ctx, summary, (last_epoch if last_epoch is not None else -1) + 1,
                                  "adaptation summary (Last = after the last epoch; Best = chosen on target test labels, an oracle)")
@@ -189,7 +180,7 @@ def run(args, run_dir):
         if args.visualize and last_epoch is not None:
             load_weights(agent, os.path.join(run_dir, "last.pth.tar"), "agent")
             visualize(ctx, encoder, (source, agent), config)
-        report_reuse(ctx.loaders)
+        frozen.report()
         return summary
     finally:
         ctx.logger.finish()

@@ -9,17 +9,19 @@ import os
 
 import torch
 
-from models import Agent, Net
-from models.net import EMBED_DIM
+from models import Net
+from models.agent import AGENTS, agent_from_record, agent_record
+from models.net import EMBED_DIM, FEATURE_CHANNELS
 from utils.data.datasets import ClutteredMNIST
 from utils.data.loaders import build_loaders, make_loader
+from utils.localization.evaluation import evaluate_split
 from utils.localization.rollout import rollout
 from utils.method2021.config import JointConfig, rollout_config
 from utils.method2021.epochs import joint_epoch
 from utils.method2021.evaluation import digit_row, write_table
 from utils.method2021.flags import FREE_FLAGS, SELECTION, parse_args
 from utils.plots import draw_run_curves, iou_histogram, trajectory_figure, trajectory_gif
-from utils.run.checkpoints import load_weights, model_checkpoint, resolve_checkpoint, save_checkpoint
+from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, resolve_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.folder import check_inputs
 from utils.run.entry import script_main
@@ -42,7 +44,7 @@ def build_models(args, device):
         print(f"pretrained net: {path} (epoch {state.get('epoch')}, acc {state.get('acc')})")
     elif not args.evaluate:
         print("WARNING: no --pretrained checkpoint; the embedding net starts from random weights")
-    agent = Agent(EMBED_DIM, args.num_act, args.hidden_size)
+    agent = AGENTS[args.agent].from_args(args, EMBED_DIM, FEATURE_CHANNELS)
     if args.freeze:
         net.requires_grad_(False)
     net, agent = net.to(device), agent.to(device)
@@ -56,13 +58,10 @@ def test_pass(ctx, net, agent, config, loader, epoch, phase="Test", figure=False
     Draws come from the run's evaluation stream, never the training one; the greedy pass's (its
     step pairs) from the freshly seeded "greedy" stream, so --greedy 1 changes no other figure. `IoU Distribution` is a
     wandb histogram; `figure` also draws it as a PNG (slow: once per run, not per epoch)."""
-    generator = ctx.generators["eval"]
-    with torch.no_grad():
-        metrics, extras = joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase=phase)
-        if ctx.args.greedy:
-            greedy, _ = joint_epoch(net, agent, loader, ctx.device, ctx.fresh_generator("greedy"), config, epoch, phase="Greedy",
-                                    policy="greedy")
-            metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
+    run_pass = lambda policy, generator, name: joint_epoch(net, agent, loader, ctx.device, generator, config, epoch, phase=name,
+                                                           policy=policy)
+    metrics, passes = evaluate_split(run_pass, phase, ctx.generators["eval"], ctx.fresh_generator("greedy") if ctx.args.greedy else None)
+    extras = passes["sample"]
     metrics[f"{phase} IoU Distribution"] = Histogram(extras["pair_ious"])
     if figure:
         metrics[f"{phase} IoU Distribution Figure"] = iou_histogram(
@@ -71,8 +70,8 @@ def test_pass(ctx, net, agent, config, loader, epoch, phase="Test", figure=False
 
 
 def save_pair(kind, epoch, net, agent, acc, run_dir):
-    for name, model in (("net", net), ("agent", agent)):
-        save_checkpoint(model_checkpoint(epoch, model, acc), os.path.join(run_dir, CHECKPOINTS[name].format(kind=kind)))
+    for name, model, record in (("net", net, {}), ("agent", agent, agent_record(agent))):
+        save_checkpoint(model_checkpoint(epoch, model, acc, **record), os.path.join(run_dir, CHECKPOINTS[name].format(kind=kind)))
 
 
 def make_updaters(args, net, agent):
@@ -166,7 +165,9 @@ def evaluate_only(ctx, net, agent, config):
     """`--evaluate 1`: loads best_net/best_agent, reports the test metrics, baselines and table."""
     args, run_dir, logger = ctx.args, ctx.run_dir, ctx.logger
     state = load_weights(net, os.path.join(run_dir, "best_net.pth.tar"), "net")
-    load_weights(agent, os.path.join(run_dir, "best_agent.pth.tar"), "agent")
+    agent_path = os.path.join(run_dir, "best_agent.pth.tar")
+    agent = agent_from_record(load_checkpoint(agent_path), agent)  # the agent the run trained
+    load_weights(agent, agent_path, "agent")
     metrics = test_pass(ctx, net, agent, config, ctx.loaders["test"], state["epoch"], figure=True)
     rows = cross_digit_table(ctx, net, agent)
     own = next((row for row in rows if row["digit"] == args.digit), None)

@@ -20,7 +20,7 @@ from utils.run.logging import EpochLine
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_prototype_loaders, cache_features, other_digit_test_loaders, record_subset, report_reuse
+from utils.successor.data import build_frozen_encoder, build_prototype_loaders, other_digit_test_loaders, record_subset
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -30,18 +30,19 @@ EPOCH_LINE = EpochLine("CorLoc", train="Train Loc Acc", test="Test Loc Acc", los
 SELECTION = "Test Loc Acc"
 
 
-def generalisation_acc(ctx, encoder, agent, config):
+def generalisation_acc(ctx, frozen, agent, config):
     """CorLoc of `agent` on the test splits of the other nine digits (same background) -> (mean, digits)."""
     generator = ctx.fresh_generator("summary")  # the same draws in training and under --evaluate
     accs = {}
-    for digit, loader in other_digit_test_loaders(ctx.args, ctx.device):
+    for digit, loader in other_digit_test_loaders(ctx.args, ctx.device, rows=True):
         with torch.no_grad():
-            _, ious = agent_epoch(encoder, agent, loader, ctx.device, generator, config, 0, phase="Gen")
-        accs[digit] = corloc(ious)
+            _, extras = agent_epoch(frozen, agent, loader, ctx.device, generator, config, 0, phase="Gen")
+        frozen.release(loader.dataset.dataset)  # evaluated once: its maps need not stay
+        accs[digit] = corloc(extras["final_ious"])
     return (sum(accs.values()) / len(accs) if accs else float("nan")), accs
 
 
-def final_summary(ctx, encoder, agent, config, step):
+def final_summary(ctx, frozen, agent, config, step):
     """`Test Best Loc Acc` (stored), `Test Last Loc Acc`, and `Test Gen Acc`: the best agent's mean
     CorLoc over the other nine digits of the same background."""
     run_dir = ctx.run_dir
@@ -52,20 +53,20 @@ def final_summary(ctx, encoder, agent, config, step):
             summary[f"Test {kind.title()} Loc Acc"] = float(load_checkpoint(path)["acc"])
     state = load_weights(agent, os.path.join(run_dir, "best.pth.tar"), "agent")
     summary["Test Best Epoch"] = int(state["epoch"])
-    summary["Test Gen Acc"], per_digit = generalisation_acc(ctx, encoder, agent, config)
+    summary["Test Gen Acc"], per_digit = generalisation_acc(ctx, frozen, agent, config)
     summary.update({f"Test Gen Acc digit {digit}": acc for digit, acc in per_digit.items()})
     return report_summary(ctx, summary, step, f"summary (best chosen on test {SELECTION}; Gen over {len(per_digit)} other digits)")
 
 
-def train(ctx, encoder, agent, config, encoder_path):
+def train(ctx, frozen, agent, config, encoder_path):
     args, run_dir = ctx.args, ctx.run_dir
     optimizer = make_optimizer(args.optimizer_ag, agent.parameters(), args.lr_ag)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.steps_ag, gamma=0.1)
     loaders, device = ctx.loaders, ctx.device
 
     def run_epoch(epoch, final):
-        metrics, _ = agent_epoch(encoder, agent, loaders["train"], device, ctx.generators["sampler"], config, epoch, optimizer)
-        metrics.update(evaluation_pass(ctx, encoder, agent, config, loaders["test"], epoch))
+        metrics, _ = agent_epoch(frozen, agent, loaders["train"], device, ctx.generators["sampler"], config, epoch, optimizer)
+        metrics.update(evaluation_pass(ctx, frozen, agent, config, loaders["test"], epoch))
         return metrics
 
     def save(kind):
@@ -78,22 +79,23 @@ def train(ctx, encoder, agent, config, encoder_path):
 
 
 def run(args, run_dir):
-    ctx = RunContext(args, run_dir, "train_agent", build_prototype_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
-    record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
+    loaders = lambda args, device, generator: build_prototype_loaders(args, device, generator, rows=True)
+    ctx = RunContext(args, run_dir, "train_agent", loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
+    record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset.dataset)
     encoder_path = resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")
     if not args.evaluate:
         check_inputs(run_dir, {"--pretrained": encoder_path}, resuming=ctx.resume is not None)
     encoder = load_encoder(encoder_path, args, ctx.device)
     agent = build_agent(args, ctx.device)
     config = AgentConfig.from_args(args)
-    cache_features(ctx, encoder, config.rollout.precision, ("train", "test"))
+    frozen = build_frozen_encoder(ctx, encoder, config.rollout.precision, ("train", "test"))
     try:
-        last_epoch = None if args.evaluate else train(ctx, encoder, agent, config, encoder_path)
+        last_epoch = None if args.evaluate else train(ctx, frozen, agent, config, encoder_path)
         if args.evaluate:
             last_epoch = load_checkpoint(os.path.join(run_dir, "best.pth.tar"))["epoch"]
-        summary = final_summary(ctx, encoder, agent, config, (last_epoch or 0) + 1)
+        summary = final_summary(ctx, frozen, agent, config, (last_epoch or 0) + 1)
         draw_run_curves(ctx.run_dir)
-        report_reuse(ctx.loaders)
+        frozen.report()
         return summary
     finally:
         ctx.logger.finish()

@@ -25,6 +25,17 @@ class PolicyAgent(nn.Module):
     reads: str
     num_act: int
 
+    @classmethod
+    def from_args(cls, args, embedding_dim, feature_channels):
+        """The agent a run's flags ask for: `args` (num_act, hidden_size, pooling_size, ...), the net's
+        embedding size D and RoI feature channels C. Subclasses build from what they read."""
+        raise NotImplementedError
+
+    def init_args(self):
+        """The constructor's keyword arguments, as plain values (checkpoints record them with the
+        class's registry name, so `build_agent(name, **init_args)` rebuilds the agent)."""
+        raise NotImplementedError
+
     def init_hidden(self, batch_size, device=None):
         raise NotImplementedError
 
@@ -59,6 +70,13 @@ class Agent(PolicyAgent):
             self.h2h = nn.Linear(hidden_size, hidden_size)
             self.fc = nn.Sequential(nn.Linear(hidden_size, num_act))
             self.value_head = nn.Linear(hidden_size, 1)
+
+    @classmethod
+    def from_args(cls, args, embedding_dim, feature_channels):
+        return cls(embedding_dim, args.num_act, args.hidden_size)
+
+    def init_args(self):
+        return {"dim": self.dim, "num_act": self.num_act, "hidden_size": self.hidden_size}
 
     def init_hidden(self, batch_size, device=None):
         """h_0 = 0: (N, H) zeros, or None without a hidden layer."""
@@ -193,6 +211,14 @@ class RoIAgent(PolicyAgent):
         self.h2h = nn.Linear(hidden_size, hidden_size)
         self.fc = nn.Linear(hidden_size, num_act)
 
+    @classmethod
+    def from_args(cls, args, embedding_dim, feature_channels):
+        return cls(feature_channels, args.pooling_size, args.num_act, args.hidden_size)
+
+    def init_args(self):
+        return {"in_channels": self.in_channels, "pooling_size": self.pooling_size, "num_act": self.num_act,
+                "hidden_size": self.hidden_size}
+
     def init_hidden(self, batch_size, device=None):
         return torch.zeros(batch_size, self.hidden_size, device=device, dtype=self.h2h.weight.dtype)
 
@@ -223,3 +249,33 @@ class RoIAgent(PolicyAgent):
 
     def forward(self, roi_feature, h_prev=None):
         return self.step(roi_feature, h_prev)
+
+
+# --agent: registry name -> PolicyAgent class. A new agent is one PolicyAgent subclass plus one line here
+# (or `AGENTS["name"] = Class` before the script parses its flags).
+AGENTS = {"embedding": Agent, "roi": RoIAgent}
+
+
+def build_agent(name, **init_args):
+    """The registered agent `name` built with `init_args` (a checkpoint's record)."""
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; registered: {', '.join(AGENTS)}")
+    return AGENTS[name](**init_args)
+
+
+def agent_record(agent):
+    """What a checkpoint records of `agent`: {"agent_class": registry name, "agent_args": init_args}."""
+    names = [name for name, cls in AGENTS.items() if type(agent) is cls]
+    if not names:
+        raise ValueError(f"{type(agent).__name__} is not in the agent registry (models/agent.py AGENTS)")
+    return {"agent_class": names[0], "agent_args": agent.init_args()}
+
+
+def agent_from_record(state, agent):
+    """The agent a checkpoint dict `state` records (agent_class, agent_args): `agent` itself when it
+    is that agent or the checkpoint records none (older checkpoints), else a new one built from the
+    record (on `agent`'s device)."""
+    if "agent_class" not in state or agent_record(agent) == {"agent_class": state["agent_class"], "agent_args": state["agent_args"]}:
+        return agent
+    device = next(agent.parameters()).device
+    return build_agent(state["agent_class"], **state["agent_args"]).to(device)

@@ -9,6 +9,7 @@ from models.parallel_roi_align import parallel_roi_align
 # 84x84 input -> 15x15 feature map, so one feature cell spans 84 / 15 = 5.6 pixels.
 SPATIAL_SCALE = 1.0 / 5.6
 EMBED_DIM = 512
+FEATURE_CHANNELS = 128  # channels of the backbone map (RCNN_base's last convolution)
 POOLING_MODES = ("align", "pool")
 
 
@@ -34,10 +35,10 @@ class Net(nn.Module):
             nn.Conv2d(1, 10, kernel_size=5, stride=2),
             nn.Conv2d(10, 32, kernel_size=3, stride=2),
             nn.Conv2d(32, 64, kernel_size=3, stride=1),
-            nn.Conv2d(64, 128, kernel_size=3, stride=1),
+            nn.Conv2d(64, FEATURE_CHANNELS, kernel_size=3, stride=1),
         )
         self.RCNN_top = nn.Sequential(
-            nn.Linear(128 * self.pooling_size**2, 1024),
+            nn.Linear(FEATURE_CHANNELS * self.pooling_size**2, 1024),
             nn.ReLU(inplace=True),
             nn.Dropout(0.5),
             nn.Linear(1024, EMBED_DIM),

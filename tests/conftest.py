@@ -172,3 +172,31 @@ def write_corrupted_split(datapath, bg, digit, split, count, seed):
     os.makedirs(os.path.dirname(data_path), exist_ok=True)
     np.save(data_path, images)
     np.save(label_path, labels)
+
+
+# ---- tiny in-memory image datasets (the successor's agent epochs and the FrozenEncoder) ----
+
+
+class TinyImages(torch.utils.data.Dataset):
+    """`count` random 84x84 images with random 28x28 boxes: `images` (N, 84, 84), `targets` (N, 4);
+    a 1-D index gives ((B, 1, 84, 84), (B, 4)) as the project's datasets do."""
+
+    def __init__(self, count, seed=0, dtype=torch.float32):
+        generator = torch.Generator().manual_seed(seed)
+        self.images = torch.randn(count, 84, 84, generator=generator).to(dtype)
+        corner = torch.randint(0, 56, (count, 2), generator=generator).float()
+        self.targets = torch.cat([corner, corner + 27], dim=1)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        index = torch.as_tensor(index)
+        return self.images[index].unsqueeze(-3), self.targets[index].clone()
+
+
+def rows_loader(dataset, batch_size, shuffle=False, seed=0):
+    """A loader of (rows, targets) batches of `dataset`, as the successor's agent scripts build."""
+    from utils.data.loaders import ImageRows, make_loader
+
+    return make_loader(ImageRows(dataset), batch_size, shuffle, torch.Generator().manual_seed(seed) if shuffle else None)

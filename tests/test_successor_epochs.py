@@ -5,8 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import TinyImages, rows_loader
+
 from models import RoIAgent, RoIEncoder
+from utils.localization.frozen import FrozenEncoder, SpeedPlan
 from utils.localization.rollout import RolloutConfig
+from utils.run.speed import Precision
 from utils.run.loop import LoopConfig
 from utils.successor.anchors import draw_anchor_pairs
 from utils.successor.config import AgentConfig, EncoderConfig
@@ -47,8 +51,10 @@ def test_batch_cut_to_whole_groups():
     targets = torch.tensor([[x, 10, x + 27, 37] for x in range(7)], dtype=torch.float32)
     out = encoder_batch(encoder, torch.randn(7, 1, 84, 84), targets, EncoderConfig(group_size=3), torch.Generator().manual_seed(0))
     assert out["used"] == 6 and out["correct"]["inst"].shape == (6,)
-    anchors, used = reward_anchors(encoder.eval(), encoder.features(torch.randn(7, 1, 84, 84)), targets,
-                                   AgentConfig(group_size=3, train_mode="proto"), None)
+    images = TinyImages(7)
+    images.targets = targets
+    frozen = FrozenEncoder(encoder.eval(), "cpu", Precision(), 4, SpeedPlan(True, False), 5)
+    anchors, used = reward_anchors(frozen, images, torch.arange(7), targets, AgentConfig(group_size=3, train_mode="proto"), None)
     assert used == 6 and anchors.shape == (6, 512)
     assert torch.equal(anchors[0], anchors[2]) and not torch.equal(anchors[2], anchors[3])
 
@@ -56,16 +62,16 @@ def test_batch_cut_to_whole_groups():
 def test_adaptation_updates_only_the_agent():
     torch.manual_seed(0)
     encoder, agent = RoIEncoder().requires_grad_(False), RoIAgent()
-    images = torch.randn(8, 1, 84, 84)
-    targets = torch.tensor([[x, x, x + 27, x + 27] for x in range(0, 56, 7)], dtype=torch.float32)
-    loader = [(images, targets)]
+    loader = rows_loader(TinyImages(8), 8)
+    frozen = FrozenEncoder(encoder.eval(), "cpu", Precision(), 8, SpeedPlan(True, True), 5)
     before_encoder = {k: v.clone() for k, v in encoder.state_dict().items()}
     before_agent = {k: v.clone() for k, v in agent.state_dict().items()}
     optimizer = torch.optim.Adam(agent.parameters(), lr=1e-2)
     config = AgentConfig(rollout=RolloutConfig(seq_len=4, inclusive=True), loop=LoopConfig())
     prototype = torch.randn(512)
-    metrics, ious = agent_epoch(encoder, agent, loader, torch.device("cpu"), torch.Generator().manual_seed(0), config, 0,
-                                optimizer, prototype=prototype)
+    metrics, extras = agent_epoch(frozen, agent, loader, torch.device("cpu"), torch.Generator().manual_seed(0), config, 0,
+                                  optimizer, prototype=prototype)
+    ious = extras["final_ious"]
     assert not encoder.training  # the frozen encoder stays in eval mode (no dropout in the rewards)
     assert all(torch.equal(before_encoder[k], v) for k, v in encoder.state_dict().items())
     assert all(not torch.equal(before_agent[k], v) for k, v in agent.state_dict().items())

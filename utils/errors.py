@@ -50,3 +50,7 @@ class SummaryError(UserError):
 
 class CompileFailed(UserError):
     """`--compile 1` could not compile the network (no working C++ compiler, an unsupported op)."""
+
+
+class FrozenEncoderChanged(UserError):
+    """The encoder behind a run's frozen-encoder cache left eval mode or had its parameters changed."""

@@ -27,6 +27,24 @@ def make_loader(dataset, batch_size, shuffle, generator=None, workers=0, device=
     )
 
 
+class ImageRows(torch.utils.data.Dataset):
+    """The rows and boxes of an image dataset, for epochs that fetch what they need of the images
+    themselves (the successor's agent epochs read feature maps from a FrozenEncoder): a 1-D index
+    gives (rows (B,) int64, targets (B, 4)). `dataset` is the image dataset; `images` and `targets`
+    are its own (what a run's data fingerprint reads)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.images, self.targets = dataset.images, dataset.targets
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        rows = torch.as_tensor(index, dtype=torch.long)
+        return rows, self.targets[rows].clone()
+
+
 def split_train_val(count, fraction, seed):
     """Seeded disjoint (train, val) index tensors; val holds round(fraction * count) items."""
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))

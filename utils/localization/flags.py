@@ -5,8 +5,10 @@ word a flag's help for itself. Flags whose type differs between the two original
 
 import math
 
+from models.agent import AGENTS
 from utils.data.clutter import IMAGE_SIZE
 from utils.localization.actions import NUM_ACTIONS_SUPPORTED
+from utils.localization.rewards import REWARDS
 
 SHARED_FLAGS = {
     "lr": dict(type=float, help="learning rate of the net"),
@@ -74,3 +76,12 @@ def check_shared_flags(parser, args, positive):
     if args.steps is not None and any(step < 1 for step in args.steps):
         parser.error(f"--steps must be >= 1, got {args.steps}")
     return args
+
+
+def add_plugin_flags(group, agent_default, reward_help):
+    """`--reward` and `--agent`, choosing from the registries (utils/localization/rewards.py REWARDS,
+    models/agent.py AGENTS) as they stand when the parser is built."""
+    group.add_argument("--reward", default="embed", choices=list(REWARDS), help=reward_help)
+    group.add_argument("--agent", default=agent_default, choices=list(AGENTS),
+                       help="policy agent (models/agent.py AGENTS): embedding reads each box's embedding (the 2021 agent), "
+                            "roi its pooled RoI feature (the successor's)")

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Categorical
 
+from utils.localization.boxes import box_iou_pairs
+
 
 def step_rewards(f_gt, step_embeddings, sign=False, sparse=False):
     """Rewards from embedding distances to the ground truth.
@@ -68,3 +70,20 @@ def policy_loss(rewards, logits, actions, gamma, lamb_ent):
     """-> (loss scalar, advantages (N, T)); see `policy_terms`."""
     terms = policy_terms(rewards, logits, actions, gamma, lamb_ent)
     return terms["loss"], terms["advantages"]
+
+
+def embedding_reward(anchors, episode, targets, config):
+    """The method's reward: the decrease of each step's embedding distance to the anchor (the ground
+    truth's embedding, or a prototype), with `config.sign` / `config.sparse` (see `step_rewards`)."""
+    return step_rewards(anchors, episode.embeddings, config.sign, config.sparse)[0]
+
+
+def iou_reward(anchors, episode, targets, config):
+    """Oracle: each step's IoU gain with the ground-truth box (reads the labels)."""
+    return iou_rewards(box_iou_pairs(episode.boxes, targets[:, None, :]))
+
+
+# --reward: name -> function (anchors (N, D), episode (an Episode of N images), targets (N, 4), config)
+# -> rewards (N, T) without gradients; config holds `sign` and `sparse`. A new reward is one function plus
+# one line here (or `REWARDS["name"] = function` before the script parses its flags).
+REWARDS = {"embed": embedding_reward, "iou": iou_reward}

@@ -33,52 +33,6 @@ class RolloutConfig:
     inclusive: bool = False  # the successor's actor (inclusive widths, start [0, 0, 83, 83])
 
 
-class FeatureRows:
-    """A batch given as rows of a larger feature map, without copying them out: `maps` (M, C, h, w)
-    and the batch's `rows` (N,) int64 indices into it, both on the run's device (a run's feature cache
-    serves these). RoIs then name their image by its row in `maps`; each RoI is pooled from its own
-    image's plane, so the values are those of the gathered batch, bit for bit. `box_cache`: the
-    maps' BoxCache (utils/localization/box_cache.py), which a rollout reads and fills, or None.
-    `kept`: a dict of values that stay the same for the same batch all run (a split evaluated in the
-    same batches every epoch), or None."""
-
-    def __init__(self, maps, rows, box_cache=None, kept=None):
-        self.maps, self.rows, self.box_cache, self.kept = maps, rows, box_cache, kept
-
-    def __len__(self):
-        return len(self.rows)
-
-    @property
-    def device(self):
-        return self.maps.device
-
-    def to(self, device, non_blocking=False):
-        """Already on the run's device (the cache is built there): the batch itself."""
-        return self
-
-    def gathered(self):
-        """The batch's maps as one (N, C, h, w) tensor (a copy)."""
-        return self.maps[self.rows]
-
-
-def poolable(features):
-    """A batch as RoIAlign pools it: a tensor, or FeatureRows of float32/float64 maps, as they are;
-    FeatureRows of reduced-precision maps gathered (RoIAlign then pools a float32 copy, and a copy of
-    the whole cache would cost more). Call it once per batch where several passes pool the batch."""
-    if isinstance(features, FeatureRows) and features.maps.dtype not in (torch.float32, torch.float64):
-        return features.gathered()
-    return features
-
-
-def batch_maps(features):
-    """(maps, image index (N, 1) float32 of each image's row in maps) of a batch: a (N, C, h, w)
-    tensor or FeatureRows (see `poolable`)."""
-    features = poolable(features)
-    if isinstance(features, FeatureRows):
-        return features.maps, features.rows.to(torch.float32)[:, None]
-    return features, torch.arange(features.shape[0], device=features.device, dtype=torch.float32)[:, None]
-
-
 class Episode:
     """One rollout of a batch: boxes (N, T + 1, 4) with the whole image first, embeddings
     (N, T + 1, D) or None, logits (N, T, A) or None, actions (N, T) int64, and `states` (N, T, ...),
@@ -113,22 +67,24 @@ def maybe_normalize(embeddings, norm):
     return torch.nn.functional.normalize(embeddings, dim=1) if norm else embeddings
 
 
-def rollout(net, agent, features, config, policy="sample", generator=None, noise=None):
+def rollout(net, agent, features, config, policy="sample", generator=None, noise=None, rows=None, memo=None):
     """Runs the agent for `config.seq_len` steps from the whole image, all images at once.
 
     net: the 2021 `Net` or the successor's `RoIEncoder`; agent: a `models.agent.PolicyAgent`,
     which declares what it reads of each box; features: the net's backbone map (N, C, h, w) of the batch,
-    or FeatureRows of a larger one (a random policy only reads N and the device from it);
+    or (M, C, h, w) maps of which `rows` (N,) int64 name the batch's (a random policy only reads N
+    and the device from `features`);
     config: a RolloutConfig; policy: "sample" (softmax sampling, the original's training and
     testing), "greedy" (argmax) or "random" (uniform over `config.num_act` actions; needs no agent
     and computes no embeddings); generator: the torch.Generator of the action draws; noise: the
-    sampled policy's Gumbel draws (T, N, A) when drawn in advance (then the rollout draws nothing).
+    sampled policy's Gumbel draws (T, N, A) when drawn in advance (then the rollout draws nothing);
+    memo: a BoxMemo (utils/localization/frozen.py) of the images `rows`, or None (every box computed).
     The whole rollout runs without gradients; the policy-gradient loss recomputes the episode's
     logits with `agent.sequence_logits(episode.states)` in one batched pass.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    n, device, steps = len(features), features.device, config.seq_len
+    n, device, steps = len(features) if rows is None else len(rows), features.device, config.seq_len
     actor = Actor(n, min_box_side=config.min_box_side, device=device, inclusive=config.inclusive)
     box = whole_image_boxes(n, device)
     boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
@@ -140,8 +96,8 @@ def rollout(net, agent, features, config, policy="sample", generator=None, noise
     # every step's Gumbel draws at once
     if policy == "sample":
         noise = (gumbel_noise(episode_noise_shape(n, config), device, generator) if noise is None else noise).unbind(0)
-    look = observer(net, agent, features)
-    features, index = batch_maps(features)
+    look = observer(net, agent, memo, rows)
+    index = (torch.arange(n, device=device) if rows is None else rows).to(torch.float32)[:, None]
     if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: RoIAlign runs in float32; convert once
         with torch.no_grad():
             features = features.float()
@@ -189,24 +145,26 @@ def check_reads(agent):
     return agent.reads
 
 
-def observer(net, agent, batch):
+def observer(net, agent, memo, rows):
     """A rollout's `observe` of step t's boxes (N, 4), as (maps, index, t, boxes) -> `observe`'s pair:
-    through the batch's BoxCache when it has one (FeatureRows of a run's feature cache), else computed."""
-    cache = batch.box_cache if isinstance(batch, FeatureRows) else None
-    if cache is None:
+    through `memo` (a BoxMemo of the images `rows`) when given, else computed."""
+    if memo is None:
         return lambda maps, index, t, box: observe(net, agent, maps, torch.cat([index, box], dim=1))
     reads = check_reads(agent)
 
     def look(maps, index, t, box):
-        roi_feature, embedding = cache.observe(net, maps, index, batch.rows, t, box)
+        roi_feature, embedding = memo.observe(net, maps, index, rows, t, box)
         return (roi_feature if reads == ROI_FEATURE else None), embedding
 
     return look
 
 
 def whole_image_boxes(n, device):
-    """(N, 4) copies of the whole-image box (the start of every episode)."""
-    return torch.tensor(WHOLE_IMAGE_BOX, device=device).expand(n, 4)
+    """(N, 4) copies of the whole-image box (the start of every episode), made on `device` (no
+    copy from the host, which would wait for the device)."""
+    box = torch.full((n, 4), WHOLE_IMAGE_BOX[2], device=device)
+    box[:, :2].fill_(WHOLE_IMAGE_BOX[0])
+    return box
 
 
 def corloc_hits(ious):

@@ -6,7 +6,7 @@ import torch
 from utils.errors import SamplerError
 from utils.localization.boxes import box_iou_pairs, draw_ordinal_boxes, unfinished_message
 from utils.localization.ordinal import ordinal_terms
-from utils.localization.rewards import iou_rewards, policy_terms, step_rewards
+from utils.localization.rewards import REWARDS, policy_terms
 from utils.localization.rollout import corloc_hits, maybe_normalize, rollout
 from utils.run.loop import BatchSums, optimizer_step, run_batches
 
@@ -77,10 +77,7 @@ def joint_batch(net, agent, images, targets, config, generator, optimizers=None,
     sets = torch.cat([targets[None], episode.boxes.gather(1, pair[..., None].expand(n, 2, 4)).transpose(0, 1)])
     with torch.set_grad_enabled(net_optimizer is not None), autocast(device):
         f_gt, f_i, f_j = maybe_normalize(net.embed_sets(features, sets).flatten(0, 1), config.rollout.norm).view(3, n, -1)
-    if config.reward == "iou":
-        rewards = iou_rewards(step_ious)
-    else:
-        rewards = step_rewards(f_gt.detach(), episode.embeddings, config.sign, config.sparse)[0]
+    rewards = REWARDS[config.reward](f_gt.detach(), episode, targets, config)
     logits = episode.logits
     if agent_optimizer is not None:  # the episode's logits again, with gradients, in one batched pass
         with autocast(device):

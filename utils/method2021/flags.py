@@ -4,7 +4,8 @@ at its defaults (docs/method.md §9) plus the project's own."""
 import argparse
 import os
 
-from utils.localization.flags import add_shared_flag, check_shared_flags
+from models.agent import AGENTS, EMBEDDING
+from utils.localization.flags import add_plugin_flags, add_shared_flag, check_shared_flags
 from utils.run.flags import add_run_flags, add_speed_flags, check_run_flags
 
 # the original's defaults of the flags both methods share
@@ -68,7 +69,7 @@ def get_parser(description=None):
         help="joint with --freeze 1: the frozen net's mode while training (train: dropout on, the original; "
              "eval: dropout off, as at test time)")
     add_shared_flag(own, "greedy", 0, help="joint: also evaluate with argmax actions")
-    add("--reward", default="embed", choices=["embed", "iou"], help="joint: embedding-distance reward or oracle IoU gain")
+    add_plugin_flags(own, "embedding", "joint: embed (the embedding-distance reward) or iou (oracle IoU gain)")
     add("--eval_digits", type=int, nargs="+", default=None,
         help="joint --evaluate 1: digits whose test splits go into the cross-digit table (default: --digit)")
     add_shared_flag(own, "visualize", 0, help="--evaluate 1: draw the trajectories of this many test images (PNG and GIF)")
@@ -92,6 +93,9 @@ def check_args(parser, args):
         parser.error(f"--visualize must be >= 0, got {args.visualize}")
     if args.hidden_size is not None and args.hidden_size < 1:
         parser.error(f"--hidden_size must be >= 1 or None, got {args.hidden_size}")
+    if AGENTS[args.agent].reads != EMBEDDING:
+        parser.error(f"--agent {args.agent} reads RoI features; the 2021 net gives box embeddings only (use an agent that reads "
+                     f"{EMBEDDING!r}, e.g. --agent embedding)")
     return args
 
 

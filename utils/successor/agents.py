@@ -1,12 +1,12 @@
 """What the successor's agent scripts (train_agent.py, adapt_agent.py) share: loading the frozen
-encoder, building the agent, its checkpoint and an evaluation pass."""
+encoder, building the agent (`--agent`), its checkpoint and an evaluation pass."""
 
 import os
 
-import torch
-
-from models import RoIAgent, RoIEncoder
-from utils.run.checkpoints import load_weights, model_checkpoint
+from models import RoIEncoder
+from models.agent import AGENTS, agent_from_record, agent_record
+from utils.localization.evaluation import evaluate_split
+from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint
 from utils.run.files import file_sha256
 from utils.successor.epochs import agent_epoch
 
@@ -20,26 +20,31 @@ def load_encoder(path, args, device):
 
 
 def build_agent(args, device):
-    return RoIAgent(args.dim_ag, args.pooling_size, args.num_act, args.hidden_size).to(device)
+    """The agent `--agent` names, from the run's flags (embedding size --dim, RoI channels --dim_ag)."""
+    return AGENTS[args.agent].from_args(args, args.dim, args.dim_ag).to(device)
+
+
+def load_agent(path, args, device):
+    """The agent of a checkpoint, built from what it records (older checkpoints: from the flags)."""
+    agent = agent_from_record(load_checkpoint(path), build_agent(args, device))
+    load_weights(agent, path, "agent")
+    return agent
 
 
 def agent_checkpoint(epoch, agent, acc, args, encoder_path, **extra):
     """`{epoch, state_dict, acc}` (the agent only) plus the encoder it was trained with (path and
-    sha256, so adaptation uses the same one by default) and what rebuilds the agent."""
+    sha256, so adaptation uses the same one by default) and what rebuilds the agent (its registry name
+    and constructor arguments)."""
     return model_checkpoint(epoch, agent, acc, encoder=os.path.abspath(encoder_path), encoder_sha256=file_sha256(encoder_path),
-                            num_act=agent.num_act, hidden_size=agent.hidden_size, pooling_size=agent.pooling_size,
-                            samples_per_class=args.samples_per_class, bg_name=args.bg_name, digit=args.digit, **extra)
+                            samples_per_class=args.samples_per_class, bg_name=args.bg_name, digit=args.digit,
+                            **agent_record(agent), **extra)
 
 
-def evaluation_pass(ctx, encoder, agent, config, loader, epoch, phase="Test", prototype=None, generator=None):
-    """Sampled actions (the original's testing); `{phase} Loc Acc Greedy` with --greedy 1. Draws come
-    from `generator` (default: the run's evaluation stream); the greedy pass draws (group pairings for
-    its rewards only) from its own freshly seeded stream, so --greedy 1 changes no other figure."""
-    generator = generator if generator is not None else ctx.generators["eval"]
-    with torch.no_grad():
-        metrics, _ = agent_epoch(encoder, agent, loader, ctx.device, generator, config, epoch, phase=phase, prototype=prototype)
-        if ctx.args.greedy:
-            greedy, _ = agent_epoch(encoder, agent, loader, ctx.device, ctx.fresh_generator("greedy"), config, epoch, phase="Greedy",
-                                    prototype=prototype, policy="greedy")
-            metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
-    return metrics
+def evaluation_pass(ctx, frozen, agent, config, loader, epoch, phase="Test", prototype=None):
+    """`evaluate_split` of the successor: sampled actions (the original's testing) from the run's
+    evaluation stream; `{phase} Loc Acc Greedy` with --greedy 1 (its draws, group pairings for its
+    rewards only, from a freshly seeded stream, so --greedy 1 changes no other figure)."""
+    run_pass = lambda policy, generator, name: agent_epoch(frozen, agent, loader, ctx.device, generator, config, epoch, phase=name,
+                                                           prototype=prototype, policy=policy)
+    greedy = ctx.fresh_generator("greedy") if ctx.args.greedy else None
+    return evaluate_split(run_pass, phase, ctx.generators["eval"], greedy)[0]

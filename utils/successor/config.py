@@ -35,6 +35,8 @@ class AgentConfig:
     gamma: float = 0.99
     lamb_ent: float = 0.5
     sign: bool = False
+    sparse: bool = False  # the successor has no --sparse; the reward functions read it (utils/localization/rewards.py)
+    reward: str = "embed"  # --reward: a name of utils/localization/rewards.py REWARDS
     loop: LoopConfig = LoopConfig()
 
     @classmethod
@@ -42,4 +44,4 @@ class AgentConfig:
         rollout = RolloutConfig(seq_len=args.seq_len, num_act=args.num_act, min_box_side=args.min_box_side, norm=False,
                                 precision=Precision(args.amp), inclusive=True)
         return cls(rollout=rollout, group_size=args.samples_per_class, train_mode=args.train_mode, gamma=args.gamma,
-                   lamb_ent=args.lamb_ent, sign=bool(args.sign), loop=LoopConfig.from_args(args))
+                   lamb_ent=args.lamb_ent, sign=bool(args.sign), reward=args.reward, loop=LoopConfig.from_args(args))

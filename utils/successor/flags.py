@@ -9,7 +9,7 @@ import os
 from utils.data.backgrounds import BACKGROUNDS
 from utils.data.clutter import IMAGE_SIZE
 from utils.localization.actions import NUM_ACTIONS_SUPPORTED
-from utils.localization.flags import add_shared_flag, check_shared_flags
+from utils.localization.flags import add_plugin_flags, add_shared_flag, check_shared_flags
 from utils.run.flags import add_run_flags, add_speed_flags, check_run_flags
 from utils.successor.groups import TRAIN_MODES
 
@@ -18,7 +18,7 @@ DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
                 patience=100, pooling_size=7, pooling_mode="align", num_act=10, min_box_side=28, greedy=0)
 # flags that may change when a run resumes (besides the run flags): the input checkpoints' paths
-FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache", "batched_eval")
+FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache")
 
 
 def sample_size(text):
@@ -88,17 +88,14 @@ def get_successor_parser(description=None):
     add_shared_flag(own, "greedy", DEFAULTS["greedy"], help="agent scripts: also evaluate with argmax actions")
     add_shared_flag(own, "visualize", 0, help="adaptation: draw the trajectories of this many target test images before and after adaptation")
     own.add_argument("--feature_cache", type=int, default=1, choices=[0, 1],
-                     help="agent training and adaptation: compute the frozen encoder's feature maps once per run, not every batch "
-                          "(the same figures; off by itself when it would not fit in memory)")
+                     help="agent training and adaptation: compute the frozen encoder's feature maps and ground-truth embeddings "
+                          "once per run, not every batch (docs/speed.md)")
     own.add_argument("--box_cache", type=int, default=1, choices=[0, 1],
-                     help="with the feature cache, on a CPU in float32 without --compile, batches of 16 or more: keep each image's "
-                          "boxes of its latest two episodes with their RoI features and embeddings, and read a box the image sees "
-                          "again instead of pooling and projecting it (the same figures; off by itself when it would not fit in "
-                          "memory or the head's rows depend on the batch)")
-    own.add_argument("--batched_eval", type=int, default=1, choices=[0, 1],
-                     help="with the feature cache, on a CPU in float32 without --compile: roll the episodes of an evaluation "
-                          "pass's consecutive batches out together, up to 1,024 images (the batches' rewards, groups and draws stay "
-                          "theirs: the same figures; off by itself when a probe finds other bits than batch by batch)")
+                     help="with the feature cache, on a CPU in float32: keep the boxes of each image's latest two episodes with "
+                          "their RoI features and embeddings, and read a box the image sees again instead of pooling and "
+                          "projecting it (docs/speed.md)")
+    add_plugin_flags(own, "roi", "agent scripts: embed (the embedding distance to the ground truth or prototype) or iou "
+                                 "(oracle IoU gain)")
     add_speed_flags(p)
     return p
 
@@ -125,6 +122,9 @@ def check_successor_args(parser, args, grouped=True, needs=None, visualizes=Fals
     for flag, what in (needs or {}).items():
         if not getattr(args, flag):
             parser.error(f"--{flag} is needed: {what}")
+    if args.compile:
+        parser.error("--compile 1: the successor's scripts run uncompiled (their step is RoIAlign and small layers on a few "
+                     "rows); run without --compile")
     if args.visualize and not visualizes:
         parser.error("--visualize draws adaptation's trajectories (adapt_agent.py); this script has none to draw")
     return args
