@@ -189,6 +189,18 @@ def test_resume_refuses_other_flags(synthetic_data, tmp_path, capsys):
     assert code == 1 and "--pooling_size 3 -> 4" in err
 
 
+def test_resume_of_a_state_without_progress_is_one_line(synthetic_data, tmp_path, capsys):
+    """A resume.pth.tar whose progress record is empty: one line naming the file and how to start afresh."""
+    common = ["--datapath", synthetic_data, "--saveroot", str(tmp_path), "--epochs", "1", "--max_batches", "1", "--wandb_mode", "disabled"]
+    load_script(PRETRAIN).main([*common, *FAST])
+    path = os.path.join(str(tmp_path), "cluttermnist_pretrain", "resume.pth.tar")
+    state = torch.load(path, weights_only=False)
+    state["progress"] = {}
+    torch.save(state, path)
+    code, err = run_main(PRETRAIN, [*common, *FAST, "--resume", "1"], capsys)
+    assert code == 1 and path in err and "--overwrite 1" in err and "Traceback" not in err and "KeyError" not in err
+
+
 def joint_command(datapath, saveroot, savename, *extra):
     return [sys.executable, os.path.join(ROOT, JOINT), "--datapath", datapath, "--saveroot", saveroot, "--savename", savename,
             "--seq_len", "4", "--hidden_size", "8", "--num_act", "10", "--freeze", "0", "--epochs", "5", "--seed", "7", *FAST, *extra]

@@ -195,6 +195,11 @@ def test_background_grid_draws_the_kinds_that_exist(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         grid.main(["--datapath", str(tmp_path / "none"), "--out", str(tmp_path / "no.png")])
     assert stop.value.code == 2 and "no background files" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # no extension: one line, nothing written, no "wrote"
+        grid.main(["--datapath", datapath, "--digit", "5", "--split", "test", "--out", str(tmp_path / "grid")])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and "give a file ending in .png" in captured.err and "wrote" not in captured.out
+    assert not os.path.exists(tmp_path / "grid") and not os.path.exists(tmp_path / "grid.png.tmp")
 
 
 def one_error_line(call, capsys):

@@ -84,6 +84,9 @@ def read_resume(run_dir, args, free_flags=()):
     if changed:
         details = ", ".join(f"--{k} {old} -> {new}" for k, (old, new) in changed.items())
         raise CheckpointError(f"{path} was written with other flags ({details}); resume with the original flags")
+    if not isinstance(state["progress"], dict) or "best" not in state["progress"]:
+        raise CheckpointError(f"{path} holds no progress record (its best metric is missing), so the run cannot continue; "
+                              "start afresh with --overwrite 1 (the old run is kept beside it)")
     return state
 
 
