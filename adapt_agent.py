@@ -189,7 +189,7 @@ def run(args, run_dir):
 def main(argv=None):
     needs = {"pretrained_agent": "the agent checkpoint of train_agent.py (e.g. agent_mnist_ae/best.pth.tar)"}
     parse = lambda argv, description: parse_successor_args(argv, description, grouped=False, needs=needs,  # adaptation: no groups
-                                                           visualizes=True)
+                                                           visualizes=True, stage="adaptation")
     return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse=parse)
 
 

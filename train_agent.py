@@ -103,7 +103,7 @@ def run(args, run_dir):
 
 def main(argv=None):
     needs = {"pretrained": "the encoder checkpoint of pretrain_encoder_ordinal.py (e.g. pretrain_mnist_ae/best.pth.tar)"}
-    parse = lambda argv, description: parse_successor_args(argv, description, needs=needs)
+    parse = lambda argv, description: parse_successor_args(argv, description, needs=needs, stage="agent")
     return script_main(argv, __doc__, DEFAULT_SAVENAME, run, os.path.basename(__file__), parse)
 
 

@@ -71,7 +71,7 @@ def get_successor_parser(description=None):
     add("--hidden_size", type=int, default=48, help="recurrent hidden size of the agent")
     shared("pretrained", help="encoder checkpoint (agent training; adaptation: overrides the encoder the agent was trained with)")
     add("--pretrained_agent", default="", help="adaptation: the trained agent's checkpoint")
-    add("--backbone", default="", help="accepted for old scripts; unused")
+    add("--backbone", default="", help="accepted for old scripts; no script reads it (a value is refused)")
     add("--freeze", action="store_false", help="giving it unfreezes the encoder, which has no loss here (refused)")
     add("--img_size", type=int, default=IMAGE_SIZE, choices=[IMAGE_SIZE], help="image side")
     shared("min_box_side", help="smallest window side m of the actor (inclusive)")
@@ -82,7 +82,7 @@ def get_successor_parser(description=None):
     shared("gamma")
     add("--dim", type=int, default=512, help="embedding dimension")
     add("--dim_ag", type=int, default=64, choices=[64], help="agent input channels (the encoder's)")
-    add("--sel_cls", default=None, help="accepted for old scripts (COCO); unused")
+    add("--sel_cls", default=None, help="accepted for old scripts (COCO); no script reads it (a value is refused)")
     own = p.add_argument_group("flags of this project")
     add_run_flags(own, default_datapath=os.path.join("data", "corrupted_mnist"))
     add_shared_flag(own, "greedy", DEFAULTS["greedy"], help="agent scripts: also evaluate with argmax actions")
@@ -100,10 +100,28 @@ def get_successor_parser(description=None):
     return p
 
 
-def check_successor_args(parser, args, grouped=True, needs=None, visualizes=False):
+# flags no script reads, kept so that old command lines parse: a value other than the default is refused
+NEVER_READ = ("backbone", "sel_cls")
+# the flags each stage does not read (the parser is shared): given another value than the default, refused with one line
+ENCODER_ONLY = ("lr", "optimizer", "steps", "lamb", "lamb_base", "margin")
+AGENT_ONLY = ("lr_ag", "optimizer_ag", "steps_ag", "lamb_ent", "gamma", "sign", "seq_len", "num_act", "min_box_side", "hidden_size",
+              "greedy", "feature_cache", "box_cache", "reward", "agent", "pretrained")
+UNREAD = {"encoder": (*AGENT_ONLY, "support_size", "pretrained_agent"), "agent": (*ENCODER_ONLY, "support_size", "pretrained_agent"),
+          "adaptation": ENCODER_ONLY}
+
+
+def refuse_unread(parser, args, stage):
+    """One line (exit 2) for a flag that `stage` ("encoder", "agent", "adaptation") would not read."""
+    for flag in (*NEVER_READ, *UNREAD[stage]):
+        if getattr(args, flag) != parser.get_default(flag):
+            parser.error(f"--{flag} is not read by {parser.prog} (the {stage} stage); drop it")
+
+
+def check_successor_args(parser, args, grouped=True, needs=None, visualizes=False, stage="encoder"):
     """As the 2021 checks; `grouped` (encoder pretraining, agent training): batches form groups of K;
     `needs`: {flag: what to give} of the flags the script cannot run without; `visualizes`: the
-    script draws trajectories (adaptation), so --visualize means something."""
+    script draws trajectories (adaptation), so --visualize means something; `stage`: which flags the
+    script reads (`refuse_unread`)."""
     check_shared_flags(parser, args, ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "steps_ag", "min_box_side",
                                       "samples_per_class", "support_size", "hidden_size", "dim"))
     check_run_flags(parser, args)
@@ -127,9 +145,10 @@ def check_successor_args(parser, args, grouped=True, needs=None, visualizes=Fals
                      "rows); run without --compile")
     if args.visualize and not visualizes:
         parser.error("--visualize draws adaptation's trajectories (adapt_agent.py); this script has none to draw")
+    refuse_unread(parser, args, stage)
     return args
 
 
-def parse_successor_args(argv=None, description=None, grouped=True, needs=None, visualizes=False):
+def parse_successor_args(argv=None, description=None, grouped=True, needs=None, visualizes=False, stage="encoder"):
     parser = get_successor_parser(description)
-    return check_successor_args(parser, parser.parse_args(argv), grouped, needs, visualizes)
+    return check_successor_args(parser, parser.parse_args(argv), grouped, needs, visualizes, stage)
