@@ -32,11 +32,12 @@ SHARES = ("encoder", "rollout", "policy update", "test pass")
 
 def published(kind, args, saveroot):
     """The flags of scripts/adapt.sh or scripts/train_agent.sh, for `--epochs` epochs."""
-    common = ["--datapath", args.datapath, "--saveroot", saveroot, "--device", "cpu", "--wandb_mode", "disabled",
-              "--epochs", str(args.epochs), "--num_act", "10", "--overwrite", "1", "--savename", kind]
+    common = ["--datapath", args.datapath, "--saveroot", saveroot, "--device", args.device, "--wandb_mode", "disabled",
+              "--epochs", str(args.epochs), "--num_act", "10", "--overwrite", "1", "--savename", kind, "--max_batches", str(args.max_batches)]
     if kind == "adapt":
+        subset = ["--sample_size", str(args.sample_size)] if args.sample_size else []
         return "adapt_agent.py", [*common, "--pretrained_agent", os.path.abspath(args.agent), "--bg_name", "clutter", "--digit", "2",
-                                  "--batch_size", "512"]
+                                  "--batch_size", "512", *subset]
     return "train_agent.py", [*common, "--pretrained", os.path.abspath(args.encoder), "--img_size", "84", "--bg_name", "patch",
                               "--sample_size", "50", "--digit", "3", "--batch_size", "50", "--steps_ag", "200"]
 
@@ -68,10 +69,14 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run, the first not counted (default 3)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per checkout and script, alternating (default 2)")
     parser.add_argument("--scripts", nargs="+", default=["adapt", "agent"], choices=["adapt", "agent"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where both checkouts run (default cpu)")
+    parser.add_argument("--max_batches", type=int, default=0, help="batches per pass (0: all; benchmarks/gpu_check.sh's reduced CPU run)")
+    parser.add_argument("--sample_size", type=int, default=0, help="adaptation: this many target train images (0: all)")
     parser.add_argument("--saveroot", default=os.path.join(THIS, "results", "bench_epochs"), help="where the runs go (overwritten)")
     args = parser.parse_args(argv)
     checkouts = {"reference": os.path.abspath(args.reference), "this": THIS}
-    print(f"epochs of the published agent scripts, 2 checkouts alternating, {args.repeats} runs x {args.epochs - 1} counted epochs each")
+    print(f"epochs of the published agent scripts on {args.device}, 2 checkouts alternating, {args.repeats} runs x {args.epochs - 1} "
+          "counted epochs each")
     for kind in args.scripts:
         epochs = {name: [] for name in checkouts}
         for _ in range(args.repeats):

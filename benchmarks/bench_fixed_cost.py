@@ -188,7 +188,8 @@ def make_data(args, root):
 def worker(script, argv):
     """`--worker SCRIPT ARGS...` (bench_epochs.py): times SCRIPT of the checkout BENCH_ROOT names and
     prints its epochs, with the agent scripts' shares, as one JSON line."""
-    epochs = timed_run(script, argv, torch.device("cpu"), AGENT_SPANS)
+    device = torch.device(argv[argv.index("--device") + 1] if "--device" in argv else "cpu")
+    epochs = timed_run(script, argv, device, AGENT_SPANS)
     print("EPOCHS " + json.dumps([dict(epoch) for epoch in epochs]))
 
 

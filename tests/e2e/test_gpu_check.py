@@ -1,0 +1,37 @@
+"""benchmarks/gpu_check.sh in its reduced CPU size (GPU_CHECK_DEVICE=cpu) on tiny MNIST idx files: every
+stage runs, the reference is timed side by side, and the last line is the verdict."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, write_tiny_raw_mnist
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_gpu_check_runs_on_a_cpu_and_gives_a_verdict(tmp_path):
+    write_tiny_raw_mnist(str(tmp_path / "mnist"), num_train=2500, num_test=300)
+    out = tmp_path / "out"
+    env = {**os.environ, "GPU_CHECK_DEVICE": "cpu", "REFERENCE": "HEAD", "PYTHON": sys.executable, "WORK": str(tmp_path / "work")}
+    result = subprocess.run(["benchmarks/gpu_check.sh", str(tmp_path / "mnist"), str(out)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert lines[0].startswith("gpu_check ") and " commit " in lines[0] and "device cpu" in lines[0]
+    verdict = lines[-1]
+    assert verdict.startswith("verdict: PASS on cpu") and "failed: none" in verdict
+    for ratio in ("pretrain ", "joint ", "A ", "T1 "):
+        assert f"{ratio}" in verdict.split("/ this:")[1], verdict
+    assert (out / "summary.txt").read_text().strip().splitlines()[-1] == verdict
+
+
+def test_the_gpu_check_fails_on_a_crashed_run(tmp_path):
+    """No MNIST files: the data stage fails, every later run crashes, the verdict says FAIL, exit 1."""
+    env = {**os.environ, "GPU_CHECK_DEVICE": "cpu", "REFERENCE_DIR": str(tmp_path / "none"), "PYTHON": sys.executable,
+           "WORK": str(tmp_path / "work")}
+    result = subprocess.run(["benchmarks/gpu_check.sh", str(tmp_path / "no-mnist"), str(tmp_path / "out")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    verdict = result.stdout.strip().splitlines()[-1]
+    assert result.returncode == 1 and verdict.startswith("verdict: FAIL") and "data (exit" in verdict and "runs (no data)" in verdict
