@@ -81,9 +81,12 @@ def support_prototype(ctx, encoder):
 def before(ctx, frozen, agent, config, prototype):
     """The source agent on the target domain, before any update, and the baselines on the test split:
     the whole-image box and a uniform random policy."""
-    metrics = {"Test Before Loc Acc": evaluation_pass(ctx, frozen, agent, config, ctx.loaders["test"], -1, prototype=prototype)["Test Loc Acc"],
+    test = evaluation_pass(ctx, frozen, agent, config, ctx.loaders["test"], -1, prototype=prototype)
+    metrics = {"Test Before Loc Acc": test["Test Loc Acc"],
                "Train Before Loc Acc": evaluation_pass(ctx, frozen, agent, config, ctx.loaders["train_eval"], -1, phase="Train",
                                                        prototype=prototype)["Train Loc Acc"]}
+    if "Test Loc Acc Greedy" in test:  # --greedy 1
+        metrics["Test Before Loc Acc Greedy"] = test["Test Loc Acc Greedy"]
     metrics.update(baseline_corloc([targets for _, targets in ctx.loaders["test"]], config.rollout, ctx.generators["eval"], ctx.device))
     print(f"before adaptation: {format_metrics(metrics)} ({len(ctx.loaders['test'].dataset)} test images)")
     return metrics

