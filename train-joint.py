@@ -10,9 +10,10 @@ import os
 import torch
 
 from models import Net
-from models.agent import AGENTS, agent_from_record, agent_record
+from models.agent import AGENTS, agent_record, record_mismatch
 from models.net import EMBED_DIM, FEATURE_CHANNELS
 from utils.data.datasets import ClutteredMNIST
+from utils.errors import CheckpointError
 from utils.data.loaders import build_loaders, make_loader
 from utils.localization.evaluation import evaluate_split
 from utils.localization.rollout import rollout
@@ -166,7 +167,9 @@ def evaluate_only(ctx, net, agent, config):
     args, run_dir, logger = ctx.args, ctx.run_dir, ctx.logger
     state = load_weights(net, os.path.join(run_dir, "best_net.pth.tar"), "net")
     agent_path = os.path.join(run_dir, "best_agent.pth.tar")
-    agent = agent_from_record(load_checkpoint(agent_path), agent)  # the agent the run trained
+    mismatch = record_mismatch(load_checkpoint(agent_path), agent)
+    if mismatch:
+        raise CheckpointError(f"{agent_path}: {mismatch}; evaluate with the flags the run was trained with")
     load_weights(agent, agent_path, "agent")
     metrics = test_pass(ctx, net, agent, config, ctx.loaders["test"], state["epoch"], figure=True)
     rows = cross_digit_table(ctx, net, agent)

@@ -57,17 +57,23 @@ tail -n 1 "$OUT/tests.log" | tee -a "$SUMMARY"
 
 DATA="$WORK/data"
 SOURCE=(--source torchvision --mnist_root "$MNIST_ROOT" --no_download --seed 0)
-stage "data" 60 "$OUT/data.log" bash -c "'$PY' clutter_mnist_scale.py ${SOURCE[*]} --digits 4 --datapath '$DATA/clutter' && \
-  '$PY' clutter_mnist_scale.py ${SOURCE[*]} --digits 3 --bg_name patch --datapath '$DATA/corrupted' && \
-  '$PY' clutter_mnist_scale.py ${SOURCE[*]} --digits 2 --bg_name clutter --datapath '$DATA/corrupted'"
+stage "data: cluttered digit 4" 20 "$OUT/data_clutter.log" "$PY" clutter_mnist_scale.py "${SOURCE[@]}" --digits 4 --datapath "$DATA/clutter"
+for kind in "patch 3" "clutter 2"; do
+  set -- $kind
+  stage "data: $1 digit $2" 20 "$OUT/data_$1.log" "$PY" clutter_mnist_scale.py "${SOURCE[@]}" --digits "$2" --bg_name "$1" \
+    --datapath "$DATA/corrupted"
+done
 
-DATA_OK=$([ -d "$DATA/corrupted" ] && echo 1)
+DATA_OK=$(printf '%s\n' ${FAILED[@]+"${FAILED[@]}"} | grep -q '^data:' || echo 1)  # every data stage passed
 run_stages() {  # every stage after the data (without data they cannot run)
 REF=${REFERENCE_DIR:-$WORK/reference}
-if [ -z "${REFERENCE_DIR:-}" ]; then
-  stage "reference checkout $REFERENCE" 15 "$OUT/reference.log" git worktree add --detach "$REF" "$REFERENCE"
+if [ -z "${REFERENCE_DIR:-}" ]; then  # a checkout of the reference, removed however the script ends
+  git worktree prune > /dev/null 2>&1
+  WORKTREE=$REF
+  timeout 15 git worktree add --detach "$WORKTREE" "$REFERENCE" > "$OUT/reference.log" 2>&1 &&
+    trap 'git worktree remove --force "$WORKTREE" > /dev/null 2>&1' EXIT
 fi
-[ -f "$REF/train-joint.py" ] || { note "no reference checkout at $REF: nothing is timed side by side"; REF=""; }
+[ -f "$REF/train-joint.py" ] || { note "no reference checkout of $REFERENCE at $REF: nothing is timed side by side"; REF=""; }
 
 # the 2021 published epochs (flags unchanged but --epochs), this checkout and then the reference, the same data
 ROOTS=("this:$(pwd)")
@@ -75,9 +81,9 @@ ROOTS=("this:$(pwd)")
 for entry in "${ROOTS[@]}"; do
   name=${entry%%:*} root=${entry#*:}
   for script in pretrain joint; do
-    stage "2021 $script.sh, $EPOCHS epochs ($name)" 40 "$OUT/${script}_$name.log" env -C "$root" DATAPATH="$DATA/clutter" \
-      SAVEROOT="$WORK/runs2021/$name" PYTHON="$PY" "./$script.sh" --epochs "$EPOCHS" --device "$DEVICE" --overwrite 1 "${MAX_BATCHES[@]}" \
-      "${SMALL[@]}"
+    stage "2021 $script.sh, $EPOCHS epochs ($name)" 40 "$OUT/${script}_$name.log" bash -c 'cd "$0" && exec "$@"' "$root" \
+      env DATAPATH="$DATA/clutter" SAVEROOT="$WORK/runs2021/$name" PYTHON="$PY" "./$script.sh" --epochs "$EPOCHS" --device "$DEVICE" \
+      --overwrite 1 ${MAX_BATCHES[@]+"${MAX_BATCHES[@]}"} ${SMALL[@]+"${SMALL[@]}"}
   done
 done
 # median seconds of the epochs between the first (it builds what a run builds once) and the last (it draws the
@@ -91,11 +97,12 @@ done
 
 # the successor: an encoder and an agent (any weights: an epoch's time does not depend on them), then its epochs side by side
 SUCC="$WORK/successor"
-stage "successor encoder + agent to time with" 45 "$OUT/successor.log" bash -c "'$PY' pretrain_encoder_ordinal.py --datapath '$DATA/corrupted' \
-  --saveroot '$SUCC' --savename P --digit 3 --bg_name patch --samples_per_class 10 --sample_size 50 --batch_size 50 --epochs 1 \
-  --device $DEVICE --wandb_mode disabled ${MAX_BATCHES[*]} && '$PY' train_agent.py --datapath '$DATA/corrupted' --saveroot '$SUCC' \
-  --savename A --pretrained P/best.pth.tar --bg_name patch --sample_size 50 --digit 3 --num_act 10 --batch_size 50 --epochs 1 \
-  --device $DEVICE --wandb_mode disabled ${MAX_BATCHES[*]}"
+SUCCESSOR=(--datapath "$DATA/corrupted" --saveroot "$SUCC" --bg_name patch --digit 3 --sample_size 50 --batch_size 50 --epochs 1
+           --device "$DEVICE" --wandb_mode disabled ${MAX_BATCHES[@]+"${MAX_BATCHES[@]}"})
+stage "successor encoder to time with" 20 "$OUT/successor_encoder.log" "$PY" pretrain_encoder_ordinal.py "${SUCCESSOR[@]}" --savename P \
+  --samples_per_class 10
+stage "successor agent to time with" 25 "$OUT/successor_agent.log" "$PY" train_agent.py "${SUCCESSOR[@]}" --savename A \
+  --pretrained P/best.pth.tar --num_act 10
 if [ -n "$REF" ] && [ -f "$SUCC/A/best.pth.tar" ]; then
   stage "successor A and T1 epochs, side by side" 110 "$OUT/bench_epochs.log" "$PY" benchmarks/bench_epochs.py --datapath "$DATA/corrupted" \
     --encoder "$SUCC/P/best.pth.tar" --agent "$SUCC/A/best.pth.tar" --reference "$REF" --device "$DEVICE" "${BENCH[@]}" \
@@ -106,12 +113,11 @@ if [ -n "$REF" ] && [ -f "$SUCC/A/best.pth.tar" ]; then
     [ -n "$ratio" ] && RATIOS+=("$([ $kind = agent ] && echo A || echo T1) $ratio")
   done
 fi
-[ -z "${REFERENCE_DIR:-}" ] && [ -n "$REF" ] && git worktree remove --force "$REF" > /dev/null 2>&1
 }
 if [ -n "$DATA_OK" ]; then run_stages; else note "no data: the runs and the timings are skipped"; FAILED+=("runs (no data)"); fi
 
 VERDICT=$([ ${#FAILED[@]} -eq 0 ] && echo PASS || echo FAIL)
 join() { local IFS=';'; echo "$*" | sed 's/;/; /g'; }
 note "done in ${SECONDS} s; logs in $OUT"
-note "verdict: $VERDICT on $DEVICE at $COMMIT | passed: $(join "${PASSED[@]}") | failed: $([ ${#FAILED[@]} -eq 0 ] && echo none || join "${FAILED[@]}") | reference $REFERENCE / this: $([ ${#RATIOS[@]} -eq 0 ] && echo "not timed" || join "${RATIOS[@]}")"
+note "verdict: $VERDICT on $DEVICE at $COMMIT | passed: $(join ${PASSED[@]+"${PASSED[@]}"}) | failed: $([ ${#FAILED[@]} -eq 0 ] && echo none || join "${FAILED[@]}") | reference $REFERENCE / this: $([ ${#RATIOS[@]} -eq 0 ] && echo "not timed" || join "${RATIOS[@]}")"
 [ "$VERDICT" = PASS ]

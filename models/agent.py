@@ -271,11 +271,14 @@ def agent_record(agent):
     return {"agent_class": names[0], "agent_args": agent.init_args()}
 
 
-def agent_from_record(state, agent):
-    """The agent a checkpoint dict `state` records (agent_class, agent_args): `agent` itself when it
-    is that agent or the checkpoint records none (older checkpoints), else a new one built from the
-    record (on `agent`'s device)."""
-    if "agent_class" not in state or agent_record(agent) == {"agent_class": state["agent_class"], "agent_args": state["agent_args"]}:
-        return agent
-    device = next(agent.parameters()).device
-    return build_agent(state["agent_class"], **state["agent_args"]).to(device)
+def record_mismatch(state, agent):
+    """How the agent a checkpoint dict `state` records (agent_class, agent_args) differs from `agent`,
+    as one phrase, or None when it is that agent or records none (a checkpoint from before agents
+    were recorded: loading its weights strictly still checks their shapes)."""
+    if "agent_class" not in state:
+        return None
+    recorded, built = {"agent_class": state["agent_class"], "agent_args": dict(state["agent_args"])}, agent_record(agent)
+    if recorded == built:
+        return None
+    describe = lambda r: f"{r['agent_class']}({', '.join(f'{k}={v}' for k, v in sorted(r['agent_args'].items()))})"
+    return f"it holds the agent {describe(recorded)}, the flags build {describe(built)}"

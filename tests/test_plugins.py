@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from conftest import load_script, read_metrics, write_corrupted_split
 
-from models.agent import AGENTS, EMBEDDING, PolicyAgent, agent_from_record, agent_record
+from models.agent import AGENTS, EMBEDDING, PolicyAgent, agent_record, build_agent, record_mismatch
 from utils.localization.rewards import REWARDS
 
 
@@ -64,7 +64,7 @@ def test_a_toy_reward_and_agent_train_in_the_2021_method(plugins, synthetic_data
 
 
 @pytest.mark.slow
-def test_a_toy_reward_and_agent_train_in_the_successor(plugins, tmp_path):
+def test_a_toy_reward_and_agent_train_in_the_successor(plugins, tmp_path, capsys):
     datapath = str(tmp_path / "data")
     write_corrupted_split(datapath, "patch", 3, "train", 20, seed=1)
     write_corrupted_split(datapath, "patch", 3, "test", 10, seed=2)
@@ -76,15 +76,21 @@ def test_a_toy_reward_and_agent_train_in_the_successor(plugins, tmp_path):
     state = torch.load(os.path.join(tmp_path, "agent", "best.pth.tar"), weights_only=True)
     assert state["agent_class"] == "toy" and state["agent_args"] == {"dim": 16, "num_act": 10}
     assert read_metrics(str(tmp_path / "agent"))[0]["Train Rewards"] != 0
+    with pytest.raises(SystemExit) as stop:  # adapting it with the default --agent roi: one line naming both agents
+        load_script("adapt_agent.py").main([*base, "--savename", "adapt", "--pretrained_agent", "agent/best.pth.tar"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "holds the agent toy(dim=16, num_act=10), the flags build roi(" in err and "Traceback" not in err
 
 
-def test_a_checkpoint_rebuilds_its_agent_through_the_interface(plugins):
-    toy, other = ToyAgent(dim=8, num_act=4), AGENTS["roi"](in_channels=64, pooling_size=3, num_act=10, hidden_size=8)
+def test_a_checkpoint_records_its_agent_and_refuses_another(plugins):
+    """The record rebuilds the agent through the registry; an agent the flags build otherwise is named."""
+    toy = ToyAgent(dim=8, num_act=4)
     state = {"state_dict": toy.state_dict(), **agent_record(toy)}
-    rebuilt = agent_from_record(state, other)
-    assert type(rebuilt) is ToyAgent and rebuilt.init_args() == {"dim": 8, "num_act": 4}
-    assert agent_from_record({"state_dict": {}}, other) is other  # an older checkpoint: the agent of the flags
-    assert agent_from_record(state, toy) is toy  # already that agent
+    rebuilt = build_agent(state["agent_class"], **state["agent_args"])
+    assert type(rebuilt) is ToyAgent and rebuilt.init_args() == toy.init_args()
+    assert record_mismatch(state, rebuilt) is None and record_mismatch({"state_dict": {}}, toy) is None  # older checkpoints
+    assert record_mismatch(state, ToyAgent(dim=8, num_act=5)) == ("it holds the agent toy(dim=8, num_act=4), the flags build "
+                                                                   "toy(dim=8, num_act=5)")
 
 
 def test_the_2021_method_refuses_an_agent_that_reads_roi_features(synthetic_data, tmp_path, capsys):

@@ -51,12 +51,11 @@ def test_batch_cut_to_whole_groups():
     targets = torch.tensor([[x, 10, x + 27, 37] for x in range(7)], dtype=torch.float32)
     out = encoder_batch(encoder, torch.randn(7, 1, 84, 84), targets, EncoderConfig(group_size=3), torch.Generator().manual_seed(0))
     assert out["used"] == 6 and out["correct"]["inst"].shape == (6,)
-    images = TinyImages(7)
-    images.targets = targets
-    frozen = FrozenEncoder(encoder.eval(), "cpu", Precision(), 4, SpeedPlan(True, False), 5)
-    anchors, used = reward_anchors(frozen, images, torch.arange(7), targets, AgentConfig(group_size=3, train_mode="proto"), None)
+    f_gt = torch.randn(7, 512)
+    anchors, used = reward_anchors(f_gt, AgentConfig(group_size=3, train_mode="proto"), None)
     assert used == 6 and anchors.shape == (6, 512)
     assert torch.equal(anchors[0], anchors[2]) and not torch.equal(anchors[2], anchors[3])
+    assert torch.allclose(anchors[3], f_gt[3:6].mean(dim=0))
 
 
 def test_adaptation_updates_only_the_agent():

@@ -61,11 +61,12 @@ def parameter_checksum(module):
 class FrozenEncoder:
     """The frozen `encoder` (a RoIEncoder in eval mode) of a run, as its epochs read it.
 
-    `features(dataset, rows)` -> (maps, rows into maps) of the images `rows` (B,) int64 of `dataset`
-    (a ClutteredMNIST-like dataset: `images`, `targets`, indexing with a tensor gives (images, targets));
-    `ground_truth_embeddings(dataset, rows, targets)` -> (B, D) float32; `memo(dataset)` -> its BoxMemo
-    or None. With `plan.cache_maps` the maps of a dataset are encoded in batches of `batch_size` when
-    first asked for and kept in float32 under bf16 autocast too (RoIAlign pools float32 maps); otherwise each call encodes.
+    `batch(dataset, rows, targets)` -> (maps, rows into maps (B,), ground-truth embeddings (B, D)) of
+    the images `rows` (B,) int64 of `dataset` (a ClutteredMNIST-like dataset: `images`, `targets`,
+    indexing with a tensor gives (images, targets)) with their boxes `targets` (B, 4); `memo(dataset)`
+    -> its BoxMemo or None. With `plan.cache_maps` the maps and embeddings of a dataset are computed in
+    batches of `batch_size` when first asked for and kept (maps in float32 under bf16 autocast too:
+    RoIAlign pools float32 maps); otherwise each call encodes its images.
     """
 
     def __init__(self, encoder, device, precision, batch_size, plan, steps):
@@ -75,18 +76,23 @@ class FrozenEncoder:
         self.checksum = parameter_checksum(encoder)
 
     def check(self):
-        """Stops with one line when the encoder left eval mode or its parameters changed since the start."""
+        """Stops with one line when the encoder left eval mode (its dropout would draw in the rewards) or,
+        with cached maps, when its parameters changed since they were computed."""
         if self.encoder.training:
-            raise FrozenEncoderChanged("the frozen encoder is in train mode; its cached features would be stale (call .eval())")
-        if parameter_checksum(self.encoder) != self.checksum:
-            raise FrozenEncoderChanged("the frozen encoder's parameters changed during the run; its cached features are stale "
-                                       "(run with --feature_cache 0 to encode every batch)")
+            raise FrozenEncoderChanged("the frozen encoder is in train mode: its dropout would change every feature; "
+                                       "agent training and adaptation need it in eval mode")
+        if self.plan.cache_maps and parameter_checksum(self.encoder) != self.checksum:
+            raise FrozenEncoderChanged("the frozen encoder's parameters changed during the run, so its cached feature maps are "
+                                       "stale; an encoder that trains needs --feature_cache 0")
 
     def _encode(self, images, targets):
-        with torch.no_grad(), self.precision.autocast(self.device):
-            maps = full_precision(self.encoder.features(images.to(self.device)))
+        """(maps, ground-truth embeddings) of a batch: the backbone in the run's precision, the
+        embeddings of the full-precision maps outside autocast (as the rewards always read them)."""
+        with torch.no_grad():
+            with self.precision.autocast(self.device):
+                maps = full_precision(self.encoder.features(images.to(self.device)))
             index = torch.arange(len(maps), device=self.device, dtype=maps.dtype)[:, None]
-            f_gt = full_precision(self.encoder.embed(maps, torch.cat([index, targets.to(self.device, maps.dtype)], dim=1)))
+            f_gt = self.encoder.embed(maps, torch.cat([index, targets.to(self.device, maps.dtype)], dim=1))
         return maps, f_gt
 
     def _store(self, dataset):
@@ -102,16 +108,12 @@ class FrozenEncoder:
         """Drops what is kept of `dataset` (a split evaluated once)."""
         self.stores.pop(id(dataset), None)
 
-    def features(self, dataset, rows):
+    def batch(self, dataset, rows, targets):
         if self.plan.cache_maps:
-            return self._store(dataset)[0], rows
-        maps, _ = self._encode(*dataset[rows.cpu()])
-        return maps, torch.arange(len(rows), device=maps.device)
-
-    def ground_truth_embeddings(self, dataset, rows, targets):
-        if self.plan.cache_maps:
-            return self._store(dataset)[1][rows]
-        return self._encode(dataset[rows.cpu()][0], targets)[1]
+            maps, f_gt, _, _ = self._store(dataset)
+            return maps, rows, f_gt[rows]
+        maps, f_gt = self._encode(dataset[rows.cpu()][0], targets)  # the images, read where they are (one copy to the host)
+        return maps, torch.arange(len(rows), device=maps.device), f_gt
 
     def memo(self, dataset):
         return self._store(dataset)[2] if self.plan.cache_maps else None

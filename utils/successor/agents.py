@@ -4,7 +4,8 @@ encoder, building the agent (`--agent`), its checkpoint and an evaluation pass."
 import os
 
 from models import RoIEncoder
-from models.agent import AGENTS, agent_from_record, agent_record
+from models.agent import AGENTS, agent_record, record_mismatch
+from utils.errors import CheckpointError
 from utils.localization.evaluation import evaluate_split
 from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint
 from utils.run.files import file_sha256
@@ -25,8 +26,13 @@ def build_agent(args, device):
 
 
 def load_agent(path, args, device):
-    """The agent of a checkpoint, built from what it records (older checkpoints: from the flags)."""
-    agent = agent_from_record(load_checkpoint(path), build_agent(args, device))
+    """The agent of a checkpoint: the one the flags build (--agent, --num_act, --hidden_size,
+    --pooling_size, --dim_ag), which must be the agent the checkpoint records (the rollout and the
+    actor read the same flags), with its weights."""
+    agent = build_agent(args, device)
+    mismatch = record_mismatch(load_checkpoint(path), agent)
+    if mismatch:
+        raise CheckpointError(f"{path}: {mismatch}; pass the flags it was trained with")
     load_weights(agent, path, "agent")
     return agent
 
@@ -43,7 +49,8 @@ def agent_checkpoint(epoch, agent, acc, args, encoder_path, **extra):
 def evaluation_pass(ctx, frozen, agent, config, loader, epoch, phase="Test", prototype=None):
     """`evaluate_split` of the successor: sampled actions (the original's testing) from the run's
     evaluation stream; `{phase} Loc Acc Greedy` with --greedy 1 (its draws, group pairings for its
-    rewards only, from a freshly seeded stream, so --greedy 1 changes no other figure)."""
+    rewards only, from a freshly seeded stream, so --greedy 1 changes no other figure; with a box
+    memo at most in the last bits, since its episodes fill the memo too)."""
     run_pass = lambda policy, generator, name: agent_epoch(frozen, agent, loader, ctx.device, generator, config, epoch, phase=name,
                                                            prototype=prototype, policy=policy)
     greedy = ctx.fresh_generator("greedy") if ctx.args.greedy else None

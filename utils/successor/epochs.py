@@ -89,23 +89,24 @@ def encoder_epoch(encoder, loader, device, generator, config, epoch, optimizer=N
     return metrics
 
 
-def reward_anchors(frozen, images, rows, targets, config, generator, prototype=None):
-    """What each image's rewards measure distances to -> ((U, D), U images used).
+def reward_anchors(f_gt, config, generator, prototype=None):
+    """What each image's rewards measure distances to -> ((U, D), U images used), from the batch's
+    ground-truth embeddings `f_gt` (N, D).
 
     With a fixed `prototype` (D,) (adaptation): that vector for every image, U = N. Otherwise groups
-    of K ground-truth embeddings of the images `rows` (N,) of the dataset `images` (U = N cut to
-    whole groups): `proto` its group's prototype, `shuffle_proto` the prototype of group pi(g),
-    `self` its own embedding, `shuffle_self` the embedding of the image in the same slot of group pi(g).
+    of K ground-truth embeddings (U = N cut to whole groups): `proto` its group's prototype,
+    `shuffle_proto` the prototype of group pi(g), `self` its own embedding, `shuffle_self` the
+    embedding of the image in the same slot of group pi(g).
     """
-    n = len(rows)
+    n = len(f_gt)
     if prototype is not None:
         return prototype.expand(n, -1), n
     k = config.group_size
     used = used_count(n, k)
     if used == 0:  # a last batch smaller than one group: no anchors, no reward
         return None, 0
-    f_gt = frozen.ground_truth_embeddings(images, rows[:used], targets[:used])
-    perm = draw_group_permutation(used // k, rows.device, generator) if config.train_mode.startswith("shuffle") else None
+    f_gt = f_gt[:used]
+    perm = draw_group_permutation(used // k, f_gt.device, generator) if config.train_mode.startswith("shuffle") else None
     if config.train_mode in ("proto", "shuffle_proto"):
         return group_prototypes(f_gt, k, perm), used
     return (permute_groups(f_gt, k, perm) if perm is not None else f_gt), used
@@ -135,8 +136,8 @@ def agent_batch(frozen, agent, images, rows, targets, config, generator, optimiz
     out from the whole image, reward by the distance to the anchors of `reward_anchors` (the first U
     images), REINFORCE update when `optimizer` is given. Returns per-batch tensors; `final_iou` (N,)
     covers every image."""
-    maps, map_rows = frozen.features(images, rows)
-    anchors, used = reward_anchors(frozen, images, rows, targets, config, generator, prototype)
+    maps, map_rows, f_gt = frozen.batch(images, rows, targets)
+    anchors, used = reward_anchors(f_gt, config, generator, prototype)
     episode = rollout(frozen.encoder, agent, maps, config.rollout, policy, generator, rows=map_rows, memo=frozen.memo(images))
     return batch_outcome(agent, episode, targets, anchors, used, config, optimizer)
 
@@ -147,13 +148,14 @@ def evaluation_outcomes(frozen, agent, images, batches, config, generator, proto
     and figures, and draws its anchors and then its Gumbel noise from `generator` in the order that
     batch after batch draws them. Yields one outcome per batch."""
     for chunk in rollout_chunks(batches, MAX_ROLLOUT_IMAGES):
-        anchors, noise = [], []
+        maps, map_rows, f_gt = frozen.batch(images, torch.cat([rows for rows, _ in chunk]), torch.cat([t for _, t in chunk]))
+        anchors, noise, start = [], [], 0
         for rows, targets in chunk:
-            anchors.append(reward_anchors(frozen, images, rows, targets, config, generator, prototype))
+            anchors.append(reward_anchors(f_gt[start:start + len(rows)], config, generator, prototype))
+            start += len(rows)
             if policy == "sample":
                 noise.append(gumbel_noise(episode_noise_shape(len(rows), config.rollout), rows.device, generator))
-        maps, map_rows = frozen.features(images, torch.cat([rows for rows, _ in chunk]))
-        episode = rollout(frozen.encoder, agent, maps, config.rollout, policy, rows=map_rows, memo=frozen.memo(images),
+        episode = rollout(frozen.encoder, agent, maps, config.rollout, policy, generator, rows=map_rows, memo=frozen.memo(images),
                           noise=torch.cat(noise, dim=1) if noise else None)
         start = 0
         for (rows, targets), (batch_anchors, used) in zip(chunk, anchors):

@@ -18,7 +18,8 @@ DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
                 patience=100, pooling_size=7, pooling_mode="align", num_act=10, min_box_side=28, greedy=0)
 # flags that may change when a run resumes (besides the run flags): the input checkpoints' paths
-FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache")
+# (batched_eval: a retired flag that resume states written before it went still hold)
+FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache", "batched_eval")
 
 
 def sample_size(text):
@@ -107,7 +108,7 @@ ENCODER_ONLY = ("lr", "optimizer", "steps", "lamb", "lamb_base", "margin")
 AGENT_ONLY = ("lr_ag", "optimizer_ag", "steps_ag", "lamb_ent", "gamma", "sign", "seq_len", "num_act", "min_box_side", "hidden_size",
               "greedy", "feature_cache", "box_cache", "reward", "agent", "pretrained")
 UNREAD = {"encoder": (*AGENT_ONLY, "support_size", "pretrained_agent"), "agent": (*ENCODER_ONLY, "support_size", "pretrained_agent"),
-          "adaptation": ENCODER_ONLY}
+          "adaptation": (*ENCODER_ONLY, "train_mode", "samples_per_class")}  # adaptation's anchor is the prototype
 
 
 def refuse_unread(parser, args, stage):
