@@ -27,6 +27,9 @@ from utils.data.mnist import RAW_FILE_STEMS  # noqa: E402
 from utils.run.checkpoints import save_checkpoint  # noqa: E402
 from utils.run.entry import load_script  # noqa: E402,F401 (the tests' way to call a script's main)
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # ./test.sh runs 2 workers on 2 cores: one torch thread each, not two
+    torch.set_num_threads(1)
+
 
 def write_synthetic_split(datapath, digit, split, count, seed=0, dtype=np.uint8):
     """Writes `count` 84x84 images with a bright 28x28 ring at a random `[x, y, 28, 28]` label

@@ -29,7 +29,7 @@ def epochs_of(plan, max_images, monkeypatch, dtype=torch.float64):
     """Two training epochs and two sampled + greedy evaluation passes of a fresh agent -> [(metrics, final IoUs)]."""
     monkeypatch.setattr(epochs, "MAX_ROLLOUT_IMAGES", max_images)
     encoder, agent = models(dtype)
-    images = TinyImages(40, seed=1, dtype=dtype)
+    images = TinyImages(32, seed=1, dtype=dtype)
     frozen = FrozenEncoder(encoder, "cpu", Precision(), 8, plan, CONFIG.rollout.seq_len + 1)
     optimizer = torch.optim.SGD(agent.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)

@@ -33,11 +33,12 @@ def test_the_gpu_check_runs_on_a_cpu_and_gives_a_verdict(tmp_path):
 
 
 def test_the_gpu_check_fails_on_a_crashed_run(tmp_path):
-    """No MNIST files: the data stage fails, every later run crashes, the verdict says FAIL, exit 1."""
-    env = {**os.environ, "GPU_CHECK_DEVICE": "cpu", "REFERENCE_DIR": str(tmp_path / "none"), "PYTHON": sys.executable,
+    """A Python that fails every command: each stage fails, the runs are skipped without data, the
+    verdict says FAIL and the exit status is 1."""
+    env = {**os.environ, "GPU_CHECK_DEVICE": "cpu", "REFERENCE_DIR": str(tmp_path / "none"), "PYTHON": "/bin/false",
            "WORK": str(tmp_path / "work")}
     result = subprocess.run(["benchmarks/gpu_check.sh", str(tmp_path / "no-mnist"), str(tmp_path / "out")], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=120)
     verdict = result.stdout.strip().splitlines()[-1]
-    assert result.returncode == 1 and verdict.startswith("verdict: FAIL") and "data: cluttered digit 4 (exit 2)" in verdict
-    assert "runs (no data)" in verdict
+    assert result.returncode == 1 and verdict.startswith("verdict: FAIL") and "CUDA tests (exit 1)" in verdict
+    assert "data: cluttered digit 4 (exit 1)" in verdict and "runs (no data)" in verdict
