@@ -21,7 +21,7 @@ from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpo
 from utils.run.context import RunContext
 from utils.run.entry import script_main
 from utils.run.files import file_sha256
-from utils.run.folder import check_inputs
+from utils.run.folder import check_inputs, record_variant
 from utils.run.logging import EpochLine, format_metrics, warn
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, evaluation_pass, load_agent, load_encoder
@@ -164,6 +164,7 @@ def run(args, run_dir):
     ctx = RunContext(args, run_dir, "adapt_agent", build_adaptation_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     encoder, agent, encoder_path = source_models(args, ctx.device, run_dir, resuming=ctx.resume is not None)
     config = AgentConfig.from_args(args)
+    record_variant(run_dir, "target_norm", args.target_norm)
     frozen = build_frozen_encoder(ctx, encoder, config.rollout.precision, ("train", "test", "train_eval"))
     try:
         prototype = support_prototype(ctx, encoder)

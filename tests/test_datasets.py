@@ -9,6 +9,7 @@ import torch
 from conftest import write_synthetic_split
 
 from utils.data.clutter import data_files
+from utils.data.corrupted import CorruptedMNIST
 from utils.data.datasets import ClutteredMNIST, load_arrays
 from utils.errors import DataError
 
@@ -143,3 +144,14 @@ def test_an_npz_archive_under_the_npy_name_is_refused(tmp_path):
         np.savez(stream, images=images)
     with pytest.raises(DataError, match="is an .npz archive, not a .npy array"):
         load_arrays(datapath, 4, "test")
+
+
+def test_a_corrupted_dataset_reads_the_2021_data_and_normalises_with_given_statistics(tmp_path):
+    """bg `moreclutter` reads the 2021 layout; `norm` sets the statistics (the authors' logged adaptation)."""
+    datapath = str(tmp_path)
+    write_synthetic_split(datapath, 2, "test", 6, seed=3)
+    plain = ClutteredMNIST(datapath, 2, "test")
+    logged = CorruptedMNIST(datapath, "moreclutter", 2, "test", norm=(0.0334, 0.1653))
+    assert torch.equal(logged.images, plain.images) and torch.equal(logged.targets, plain.targets)
+    assert torch.allclose(logged[[0, 1]][0], (plain.images[[0, 1]].float()[:, None] / 255 - 0.0334) / 0.1653)
+    assert torch.equal(plain[[0]][0], (plain.images[[0]].float()[:, None] / 255 - 0.1307) / 0.3081)

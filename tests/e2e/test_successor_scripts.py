@@ -283,3 +283,23 @@ def test_before_adaptation_greedy_corloc_on_bundled_digits_with_and_without_the_
                                                       "--feature_cache", cache, "--max_batches", "1"])
         before[cache] = summary["Test Before Loc Acc Greedy"]
     assert abs(before["1"] - before["0"]) <= 1.0, before
+
+
+@needs_mlxtend
+def test_adaptation_to_the_2021_data_with_the_authors_normalisation(pipeline, tmp_path, capsys):
+    """`--bg_name moreclutter --target_norm author_log` adapts to the 2021 generator's digit-2 data (bundled
+    digits), says so at the start and records it; without that data: one line naming the generator command."""
+    datapath = str(tmp_path / "data")
+    load_script("clutter_mnist_scale.py").main(["--source", "bundled", "--digits", "2", "--datapath", datapath])
+    flags = ["--datapath", datapath, "--saveroot", str(tmp_path), "--device", "cpu", "--wandb_mode", "disabled", "--epochs", "1",
+             "--batch_size", "128", "--max_batches", "1", "--bg_name", "moreclutter", "--digit", "2",
+             "--pretrained_agent", os.path.join(pipeline[0], "agent", "best.pth.tar")]
+    summary = load_script("adapt_agent.py").main([*flags, "--savename", "author", "--target_norm", "author_log"])
+    out = capsys.readouterr().out
+    assert "target: moreclutter, digit 2: 400 unlabelled train / 100 test images" in out
+    assert "target normalisation: author_log (mean 0.0334, std 0.1653" in out and 0 <= summary["Test Last Loc Acc"] <= 100
+    assert read_json(tmp_path, "author", "run.json")["variants"] == {"target_norm": "author_log"}
+    with pytest.raises(SystemExit) as stop:
+        load_script("adapt_agent.py").main([*flags, "--savename", "missing", "--digit", "5"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and f"python clutter_mnist_scale.py --datapath {datapath} --digits 5" in err and "--bg_name" not in err

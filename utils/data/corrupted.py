@@ -3,11 +3,13 @@ training subsets (docs/method.md §10.2)."""
 
 import numpy as np
 
-from utils.data.datasets import ClutteredMNIST
+from utils.data.datasets import MNIST_MEAN, MNIST_STD, ClutteredMNIST
 from utils.errors import DataError
 
 # mixed into the seeds of the few-shot subsets and support sets, so they draw apart from every other --seed stream
 SUBSET_SEED_SALT = 0x5A3E
+# `--bg_name moreclutter`: the 2021 generator's data (32 fragments of 6x6, clutter_mnist_scale.py without --bg_name)
+MORECLUTTER = "moreclutter"
 
 
 def subset_indices(count, size, seed, digit):
@@ -20,14 +22,16 @@ def subset_indices(count, size, seed, digit):
 
 
 class CorruptedMNIST(ClutteredMNIST):
-    """One background kind, digit and split: `<datapath>/<split>/<bg>/<d>_{data,label}.npy`.
+    """One background kind, digit and split: `<datapath>/<split>/<bg>/<d>_{data,label}.npy`, or with
+    bg `moreclutter` the 2021 data of that digit (`<datapath>/<split>/moreclutter/`).
 
-    Items as ClutteredMNIST (normalised image, `[x1, y1, x2, y2]` target). `sample_size` keeps a
-    seeded few-shot subset of the train split (`subset`: the file's indices); the test split is whole.
+    Items as ClutteredMNIST (normalised image, `[x1, y1, x2, y2]` target; `norm` the statistics).
+    `sample_size` keeps a seeded few-shot subset of the train split (`subset`: the file's indices);
+    the test split is whole.
     """
 
-    def __init__(self, datapath, bg, digit, split, sample_size=None, seed=0):
-        super().__init__(datapath, digit, split, bg=bg)
+    def __init__(self, datapath, bg, digit, split, sample_size=None, seed=0, norm=(MNIST_MEAN, MNIST_STD)):
+        super().__init__(datapath, digit, split, bg=None if bg == MORECLUTTER else bg, norm=norm)
         self.bg, self.subset, self.file_count = bg, None, len(self)
         if sample_size is not None and split == "train":
             self.subset = subset_indices(self.file_count, sample_size, seed, digit)

@@ -80,9 +80,9 @@ def check_labels(labels, label_path, hint):
                         f"labels must be boxes inside the {IMAGE_SIZE}x{IMAGE_SIZE} image; regenerate with: {hint}")
 
 
-def normalize(images_uint8):
-    """(..., 84, 84) uint8 -> float in [0, 1] -> MNIST-normalised float32."""
-    return (images_uint8.float() / 255.0 - MNIST_MEAN) / MNIST_STD
+def normalize(images_uint8, mean=MNIST_MEAN, std=MNIST_STD):
+    """(..., 84, 84) uint8 -> float in [0, 1] -> normalised float32 (MNIST's statistics by default)."""
+    return (images_uint8.float() / 255.0 - mean) / std
 
 
 def xywh_to_xyxy(labels):
@@ -99,12 +99,13 @@ class ClutteredMNIST(torch.utils.data.Dataset):
     `images` (N, 84, 84) uint8 and `targets` (N, 4) float32 hold the whole split; the stored
     labels are converted once and never modified (the original's transform grew them in place).
     `indices` restricts the dataset to a subset of the file's items (e.g. a validation split); `bg`
-    reads a background kind of the successor's data instead of the 2021 clutter.
+    reads a background kind of the successor's data instead of the 2021 clutter; `norm` (mean, std)
+    the statistics the images are normalised with (MNIST's by default).
     """
 
-    def __init__(self, datapath, digit, split, indices=None, bg=None):
+    def __init__(self, datapath, digit, split, indices=None, bg=None, norm=(MNIST_MEAN, MNIST_STD)):
         images, labels = load_arrays(datapath, digit, split, bg=bg)
-        self.digit, self.split = digit, split
+        self.digit, self.split, self.norm = digit, split, tuple(norm)
         self.images = torch.from_numpy(images)
         self.targets = xywh_to_xyxy(labels)
         if indices is not None:
@@ -117,5 +118,5 @@ class ClutteredMNIST(torch.utils.data.Dataset):
     def __getitem__(self, index):
         if isinstance(index, (list, tuple, np.ndarray, torch.Tensor)):
             index = torch.as_tensor(index, dtype=torch.long)
-            return normalize(self.images[index]).unsqueeze(1), self.targets[index].clone()
-        return normalize(self.images[index]).unsqueeze(0), self.targets[index].clone()
+            return normalize(self.images[index], *self.norm).unsqueeze(1), self.targets[index].clone()
+        return normalize(self.images[index], *self.norm).unsqueeze(0), self.targets[index].clone()

@@ -61,6 +61,15 @@ def record_selection(path, selection):
         write_owner(path, {**record, "selection": selection})
 
 
+def record_variant(path, name, value):
+    """Records in run.json a setting that labels what the run reproduces (e.g. adaptation's
+    `target_norm`), under "variants", so summaries and readers see it without the flags."""
+    record = read_owner(path)
+    variants = record.get("variants", {})
+    if variants.get(name) != value:
+        write_owner(path, {**record, "variants": {**variants, name: value}})
+
+
 def check_inputs(path, inputs, resuming):
     """Records in run.json the checkpoints a run starts from ({flag: file}, by sha256); a resumed run
     must start from the same ones (a moved or copied file is fine, another one is refused)."""

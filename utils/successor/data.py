@@ -14,6 +14,7 @@ from utils.localization.frozen import FrozenEncoder, SpeedPlan
 from utils.run.files import write_json
 from utils.run.logging import warn
 from utils.successor.epochs import MAX_ROLLOUT_IMAGES
+from utils.successor.flags import TARGET_NORMS
 
 
 def describe(dataset):
@@ -72,10 +73,14 @@ def record_subset(run_dir, name, dataset, indices=None):
 def build_adaptation_loaders(args, device, shuffle_generator):
     """The target domain: its train split (shuffled, labels unused by the update; `train_eval` in
     order for the before/after figures) and its test split, as batches of (rows, targets) (ImageRows)."""
-    train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed)
-    test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test")
+    norm = TARGET_NORMS[args.target_norm]
+    train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed, norm=norm)
+    test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test", norm=norm)
     print(f"target: {args.bg_name}, digit {args.digit}: {len(train_set)} unlabelled train / {len(test_set)} test images "
           f"from {args.datapath}")
+    if args.target_norm != "source":
+        print(f"target normalisation: {args.target_norm} (mean {norm[0]}, std {norm[1]}; every source stage used "
+              f"{TARGET_NORMS['source'][0]} / {TARGET_NORMS['source'][1]}): a labelled reproduction of the authors' logged runs")
     loader = lambda dataset, shuffle: make_loader(ImageRows(dataset), args.batch_size, shuffle, shuffle_generator if shuffle else None,
                                                   args.workers, device)
     return {"train": loader(train_set, True), "val": None, "test": loader(test_set, False), "train_eval": loader(train_set, False)}

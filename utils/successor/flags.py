@@ -7,12 +7,16 @@ import math
 import os
 
 from utils.data.backgrounds import BACKGROUNDS
+from utils.data.corrupted import MORECLUTTER
+from utils.data.datasets import MNIST_MEAN, MNIST_STD
 from utils.data.clutter import IMAGE_SIZE
 from utils.localization.actions import NUM_ACTIONS_SUPPORTED
 from utils.localization.flags import add_plugin_flags, add_shared_flag, check_shared_flags
 from utils.run.flags import add_run_flags, add_speed_flags, check_run_flags
 from utils.successor.groups import TRAIN_MODES
 
+# --target_norm: the (mean, std) adaptation normalises the target images with
+TARGET_NORMS = {"source": (MNIST_MEAN, MNIST_STD), "author_log": (0.0334, 0.1653)}
 # the successor's defaults of the flags both methods share
 DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_len=10, gamma=0.99, steps=[80], epochs=200,
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
@@ -46,7 +50,8 @@ def get_successor_parser(description=None):
     add("--evaluate", action="store_true", help="only the final evaluation of the run's best checkpoint")
     add("--train_mode", default="shuffle_proto", choices=TRAIN_MODES,
         help="anchor and boxes of the ordinal loss / prototype of the reward (docs/method.md §10.4)")
-    add("--bg_name", default="impulse_noise", choices=BACKGROUNDS, help="background kind of the data")
+    add("--bg_name", default="impulse_noise", choices=[*BACKGROUNDS, MORECLUTTER],
+        help="background kind of the data; moreclutter: the 2021 data (32 fragments, clutter_mnist_scale.py without --bg_name)")
     add("--dataset", default="mnist", choices=["mnist"], help="dataset (only MNIST here)")
     shared("savename")
     shared("epochs")
@@ -95,6 +100,10 @@ def get_successor_parser(description=None):
                      help="with the feature cache, on a CPU in float32: keep the boxes of each image's latest two episodes with "
                           "their RoI features and embeddings, and read a box the image sees again instead of pooling and "
                           "projecting it (docs/speed.md)")
+    own.add_argument("--target_norm", default="source", choices=list(TARGET_NORMS),
+                     help="adaptation: the statistics the target images are normalised with; source: MNIST's, as every "
+                          "source stage; author_log: mean 0.0334 / std 0.1653, as the authors' logged adaptation runs "
+                          "(a labelled reproduction, docs/results.md)")
     add_plugin_flags(own, "roi", "agent scripts: embed (the embedding distance to the ground truth or prototype) or iou "
                                  "(oracle IoU gain)")
     add_speed_flags(p)
@@ -107,7 +116,8 @@ NEVER_READ = ("backbone", "sel_cls")
 ENCODER_ONLY = ("lr", "optimizer", "steps", "lamb", "lamb_base", "margin")
 AGENT_ONLY = ("lr_ag", "optimizer_ag", "steps_ag", "lamb_ent", "gamma", "sign", "seq_len", "num_act", "min_box_side", "hidden_size",
               "greedy", "feature_cache", "box_cache", "reward", "agent", "pretrained")
-UNREAD = {"encoder": (*AGENT_ONLY, "support_size", "pretrained_agent"), "agent": (*ENCODER_ONLY, "support_size", "pretrained_agent"),
+UNREAD = {"encoder": (*AGENT_ONLY, "support_size", "pretrained_agent", "target_norm"),
+          "agent": (*ENCODER_ONLY, "support_size", "pretrained_agent", "target_norm"),
           "adaptation": (*ENCODER_ONLY, "train_mode", "samples_per_class")}  # adaptation's anchor is the prototype
 
 
