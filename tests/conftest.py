@@ -22,6 +22,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from models import Agent, Net  # noqa: E402
+from utils.data.loaders import ImageRows, make_loader  # noqa: E402
 from utils.data.clutter import data_files  # noqa: E402
 from utils.data.mnist import RAW_FILE_STEMS  # noqa: E402
 from utils.run.checkpoints import save_checkpoint  # noqa: E402
@@ -200,6 +201,4 @@ class TinyImages(torch.utils.data.Dataset):
 
 def rows_loader(dataset, batch_size, shuffle=False, seed=0):
     """A loader of (rows, targets) batches of `dataset`, as the successor's agent scripts build."""
-    from utils.data.loaders import ImageRows, make_loader
-
     return make_loader(ImageRows(dataset), batch_size, shuffle, torch.Generator().manual_seed(seed) if shuffle else None)

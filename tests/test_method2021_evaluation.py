@@ -9,7 +9,7 @@ from models import Agent, Net
 from utils.data.datasets import ClutteredMNIST
 from utils.data.loaders import make_loader
 from utils.localization.actions import Actor
-from utils.localization.rollout import whole_image_ious
+from utils.localization.evaluation import baseline_ious
 from utils.method2021.config import rollout_config
 from utils.method2021.evaluation import corloc, digit_row, final_ious
 from utils.method2021.flags import parse_args
@@ -42,7 +42,8 @@ def test_table_row_agrees_with_independent_ious(synthetic_data):
     assert row["mean IoU greedy"] == pytest.approx(expected.mean().item(), abs=1e-5)
     assert row["CorLoc greedy"] == pytest.approx(100.0 * (expected >= 0.5).float().mean().item())
     # the whole-image box [0, 0, 83, 83] has IoU 27*27 / (83*83) with every 28x28 ground truth
-    assert torch.allclose(whole_image_ious(loader), torch.full((48,), 27 * 27 / (83 * 83)))
+    whole = baseline_ious([targets for _, targets in loader], rollout_config(args), None, "cpu")["whole image"]
+    assert torch.allclose(whole, torch.full((48,), 27 * 27 / (83 * 83)))
     assert row["CorLoc whole image"] == 0.0
 
 

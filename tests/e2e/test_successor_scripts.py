@@ -42,6 +42,11 @@ def pipeline(corrupted_data, tmp_path_factory):
     return saveroot, pre, agent, adapt
 
 
+def without_times(records):
+    """Metric records without their wall-time figures (which differ between identical runs)."""
+    return [{k: v for k, v in r.items() if "time" not in k.lower()} for r in records]
+
+
 def read_json(*parts):
     with open(os.path.join(*parts)) as stream:
         return json.load(stream)
@@ -107,8 +112,7 @@ def test_agent_resume_continues_exactly(corrupted_data, pipeline, tmp_path):
     script.main([*flags, "--box_cache", "0", "--savename", "a", "--epochs", "1"])
     script.main([*flags, "--box_cache", "0", "--savename", "a", "--epochs", "2", "--resume", "1"])
     script.main([*flags, "--box_cache", "0", "--savename", "b", "--epochs", "2"])
-    strip = lambda records: [{k: v for k, v in r.items() if "time" not in k.lower()} for r in records]
-    assert strip(read("a")) == strip(read("b"))
+    assert without_times(read("a")) == without_times(read("b"))
 
 
 def test_refused_switches_and_missing_checkpoints(corrupted_data, tmp_path, capsys):
@@ -236,8 +240,7 @@ def test_the_speed_options_keep_the_figures(corrupted_data, pipeline, tmp_path, 
         close_records(read_metrics(str(tmp_path / f"{script}_fast")), read_metrics(str(tmp_path / f"{script}_plain")))
     # the determinism contract (docs/speed.md): the same flags, seed, device and torch give identical records
     load_script("adapt_agent.py").main([*adapt, "--savename", "adapt_agent.py_again"])
-    strip = lambda records: [{k: v for k, v in r.items() if "time" not in k.lower()} for r in records]
-    assert strip(read_metrics(str(tmp_path / "adapt_agent.py_again"))) == strip(read_metrics(str(tmp_path / "adapt_agent.py_fast")))
+    assert without_times(read_metrics(str(tmp_path / "adapt_agent.py_again"))) == without_times(read_metrics(str(tmp_path / "adapt_agent.py_fast")))
 
 
 def test_a_feature_cache_that_does_not_fit_stops_with_one_line(corrupted_data, pipeline, tmp_path, monkeypatch, capsys):

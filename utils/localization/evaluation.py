@@ -1,6 +1,6 @@
 """The one evaluation of a split that both methods run (the 2021 test pass, the successor's
-evaluation passes): sampled actions, as the originals test, and greedy (argmax) actions on request,
-with CorLoc and the mean IoU of each; and the baselines a policy is compared with."""
+evaluation passes): sampled actions, as the originals test, and greedy (argmax) actions on request;
+and the baselines a policy is compared with (adaptation's summary, the 2021 cross-digit table)."""
 
 import torch
 
@@ -24,11 +24,6 @@ def evaluate_split(run_pass, phase, generator, greedy_generator=None):
             greedy, extras["greedy"] = run_pass("greedy", greedy_generator, "Greedy")
             metrics[f"{phase} Loc Acc Greedy"] = greedy["Greedy Loc Acc"]
     return metrics, extras
-
-
-def mean_iou(ious):
-    """The mean of final IoUs (N,) (NaN for none)."""
-    return ious.mean().item() if len(ious) else float("nan")
 
 
 def baseline_ious(target_batches, config, generator, device):

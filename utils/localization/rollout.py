@@ -175,9 +175,3 @@ def corloc_hits(ious):
 def corloc(ious):
     """CorLoc: % of images whose box has IoU >= 0.5 with the ground truth (NaN for no images)."""
     return 100.0 * corloc_hits(ious).float().mean().item() if len(ious) else float("nan")
-
-
-
-def whole_image_ious(loader):
-    """IoU of the whole-image box `[0, 0, 83, 83]` with each ground truth of a loader -> (N,) (the baseline)."""
-    return torch.cat([box_iou_pairs(whole_image_boxes(len(targets), targets.device), targets) for _, targets in loader])

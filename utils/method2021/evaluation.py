@@ -7,7 +7,8 @@ import torch
 from scipy.stats import spearmanr
 
 from utils.localization.boxes import box_iou_pairs, random_square_boxes
-from utils.localization.rollout import corloc, maybe_normalize, rollout, whole_image_ious
+from utils.localization.evaluation import baseline_ious
+from utils.localization.rollout import corloc, maybe_normalize, rollout
 
 
 def final_ious(net, agent, loader, device, config, policy="sample", generator=None):
@@ -36,7 +37,7 @@ def digit_row(net, agent, loader, device, config, digit, trained_digit, generato
     """One row of the cross-digit table: CorLoc sampled / greedy, mean IoU, baselines."""
     sampled = final_ious(net, agent, loader, device, config, "sample", generator)
     greedy = final_ious(net, agent, loader, device, config, "greedy", generator)
-    random_policy = final_ious(net, agent, loader, device, config, "random", generator)
+    baselines = baseline_ious([targets for _, targets in loader], config, generator, device)  # random draws after greedy, as before
     return {
         "digit": digit,
         "trained on": "yes" if digit == trained_digit else "",
@@ -45,8 +46,8 @@ def digit_row(net, agent, loader, device, config, digit, trained_digit, generato
         "CorLoc greedy": corloc(greedy),
         "mean IoU sampled": sampled.mean().item(),
         "mean IoU greedy": greedy.mean().item(),
-        "CorLoc whole image": corloc(whole_image_ious(loader)),
-        "CorLoc random policy": corloc(random_policy),
+        "CorLoc whole image": corloc(baselines["whole image"]),
+        "CorLoc random policy": corloc(baselines["random policy"]),
     }
 
 
