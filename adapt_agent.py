@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from utils.errors import CheckpointError
-from utils.localization.evaluation import baseline_corloc
+from utils.localization.evaluation import baseline_corloc, too_small_share
 from utils.localization.rollout import rollout
 from utils.plots import draw_run_curves, trajectory_figure, trajectory_gif
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
@@ -26,7 +26,7 @@ from utils.run.logging import EpochLine, format_metrics, warn
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, evaluation_pass, load_agent, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_adaptation_loaders, build_frozen_encoder, record_subset, support_indices
+from utils.successor.data import build_adaptation_loaders, build_frozen_encoder, record_lists, record_subset, support_indices
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -72,6 +72,7 @@ def support_prototype(ctx, encoder):
     record_subset(ctx.run_dir, "sample_inds", train_set)  # with --sample_size N only
     indices = support_indices(len(train_set), ctx.args.support_size, ctx.args.seed)
     record_subset(ctx.run_dir, "support_inds", train_set, indices)
+    record_lists(ctx.run_dir, ctx.loaders, support=indices)  # real images: every split's ids and the support's
     images, targets = train_set[indices]
     with torch.no_grad():
         embeddings = encoder.embed(encoder.features(images.to(ctx.device)), targets.to(ctx.device)).float()
@@ -88,6 +89,8 @@ def before(ctx, frozen, agent, config, prototype):
     if "Test Loc Acc Greedy" in test:  # --greedy 1
         metrics["Test Before Loc Acc Greedy"] = test["Test Loc Acc Greedy"]
     metrics.update(baseline_corloc([targets for _, targets in ctx.loaders["test"]], config.rollout, ctx.generators["eval"], ctx.device))
+    if ctx.args.dataset != "mnist":  # small objects cap CorLoc on real images
+        metrics["Test Share Too Small"] = too_small_share(ctx.loaders["test"].dataset.targets, config.rollout.min_box_side)
     print(f"before adaptation: {format_metrics(metrics)} ({len(ctx.loaders['test'].dataset)} test images)")
     return metrics
 

@@ -1,5 +1,6 @@
 """Successor method, stage 1: pretrain the RoI encoder with the prototype ordinal loss and image
-reconstruction on one background kind and digit (docs/method.md §10.6)."""
+reconstruction on one background kind and digit (docs/method.md §10.6); with --dataset cub or coco, the
+VGG16 encoder's head with the ordinal loss alone on the source list (§11)."""
 
 if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads gives one line
     from utils.run.signals import quiet_ctrl_c
@@ -10,15 +11,17 @@ import os
 
 import torch
 
-from models import RoIEncoder
 from utils.plots import draw_run_curves, reconstruction_figure
 from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
+from utils.run.folder import record_variant
 from utils.run.logging import EpochLine
 from utils.run.loop import LAST_UNLESS_STOPPING, CheckpointPolicy, fit, make_optimizer, report_summary
+from utils.successor.agents import new_encoder
+from utils.successor.backbone import load_backbone_weights
 from utils.successor.config import EncoderConfig
-from utils.successor.data import build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.successor.data import build_prototype_loaders, other_digit_test_loaders, record_lists, record_subset
 from utils.successor.epochs import encoder_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -29,12 +32,13 @@ ACC_KEYS = {"acc_inst": "Inst", "acc_proto": "Proto", "acc_inst_other": "Inst Ot
 SELECTION = "Test Ord Acc Proto"
 
 
-def encoder_checkpoint(epoch, encoder, metrics, args):
+def encoder_checkpoint(epoch, encoder, metrics, args, backbone=None):
     """`{epoch, state_dict, acc_inst, acc_proto, acc_inst_other, acc_proto_other}` (test accuracies)
-    plus what rebuilds the run's encoder and data."""
+    plus what rebuilds the run's encoder and data (`backbone`: the record of the VGG16 weights)."""
     accuracies = {key: float(metrics[f"Test Ord Acc {name}"]) for key, name in ACC_KEYS.items()}
+    extra = {"dataset": args.dataset, "backbone": backbone} if backbone else {}
     return model_checkpoint(epoch, encoder, accuracies["acc_proto"], dim=encoder.dim, bg_name=args.bg_name, digit=args.digit,
-                            samples_per_class=args.samples_per_class, **accuracies)
+                            samples_per_class=args.samples_per_class, **accuracies, **extra)
 
 
 def run_epoch(ctx, encoder, config, optimizer, epoch):
@@ -44,12 +48,12 @@ def run_epoch(ctx, encoder, config, optimizer, epoch):
     return metrics
 
 
-def train(ctx, encoder, config):
+def train(ctx, encoder, config, backbone=None):
     args, run_dir = ctx.args, ctx.run_dir
     optimizer = make_optimizer(args.optimizer, encoder.parameters(), args.lr, weight_decay=1e-5)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.steps, gamma=0.1)
     policy = CheckpointPolicy(selection=SELECTION, last=LAST_UNLESS_STOPPING, patience=args.patience)
-    save = lambda kind: lambda epoch, metrics: save_checkpoint(encoder_checkpoint(epoch, encoder, metrics, args),
+    save = lambda kind: lambda epoch, metrics: save_checkpoint(encoder_checkpoint(epoch, encoder, metrics, args, backbone),
                                                                os.path.join(run_dir, f"{kind}.pth.tar"))
     return fit(ctx, lambda epoch, final: run_epoch(ctx, encoder, config, optimizer, epoch), policy, {"encoder": encoder},
                {"encoder": optimizer}, {"encoder": scheduler}, save_best=save("best"), save_last=save("last"), line=EPOCH_LINE).last_epoch
@@ -80,10 +84,13 @@ def final_summary(ctx, encoder, config, step):
         load_weights(encoder, path, "encoder")
         for key, name in ACC_KEYS.items():
             summary[f"Test {kind.title()} Ord Acc {name}"] = float(state[key])
-        means, digits = generalisation(ctx, encoder, config)
-        for name, value in means.items():
-            summary[f"Test {kind.title()} Gen Ord Acc {name}"] = value
+        if args.dataset == "mnist":
+            means, digits = generalisation(ctx, encoder, config)
+            for name, value in means.items():
+                summary[f"Test {kind.title()} Gen Ord Acc {name}"] = value
         summary[f"Test {kind.title()} Epoch"] = int(state["epoch"])
+    if args.dataset != "mnist":  # no other digits and no decoder: the stored figures alone
+        return report_summary(ctx, summary, step, f"summary (best on test {SELECTION})")
     summary["Gen Digits"] = len(digits)
     test_set = ctx.loaders["test"].dataset
     images, _ = test_set[list(range(min(16, len(test_set))))]
@@ -99,10 +106,17 @@ def final_summary(ctx, encoder, config, step):
 def run(args, run_dir):
     ctx = RunContext(args, run_dir, "pretrain_encoder", build_prototype_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
-    encoder = RoIEncoder(args.pooling_size, args.pooling_mode, args.dim).to(ctx.device)
+    record_lists(run_dir, ctx.loaders)
+    encoder = new_encoder(args)
+    backbone = None
+    if args.dataset != "mnist" and not args.evaluate:
+        backbone = load_backbone_weights(encoder, args.backbone_weights)
+        print(f"backbone: VGG16 {backbone.get('warning') or backbone.get('variant') or backbone['path'] + ' sha256 ' + backbone['sha256']}")
+        record_variant(run_dir, "backbone_weights", backbone)
+    encoder = encoder.to(ctx.device)
     config = EncoderConfig.from_args(args)
     try:
-        last_epoch = None if args.evaluate else train(ctx, encoder, config)
+        last_epoch = None if args.evaluate else train(ctx, encoder, config, backbone)
         if args.evaluate:
             last_epoch = load_checkpoint(os.path.join(run_dir, "last.pth.tar"))["epoch"]
         summary = final_summary(ctx, encoder, config, (last_epoch or 0) + 1)

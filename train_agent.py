@@ -20,7 +20,7 @@ from utils.run.logging import EpochLine
 from utils.run.loop import LAST_AT_END, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import agent_checkpoint, build_agent, evaluation_pass, load_encoder
 from utils.successor.config import AgentConfig
-from utils.successor.data import build_frozen_encoder, build_prototype_loaders, other_digit_test_loaders, record_subset
+from utils.successor.data import build_frozen_encoder, build_prototype_loaders, other_digit_test_loaders, record_lists, record_subset
 from utils.successor.epochs import agent_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -53,6 +53,8 @@ def final_summary(ctx, frozen, agent, config, step):
             summary[f"Test {kind.title()} Loc Acc"] = float(load_checkpoint(path)["acc"])
     state = load_weights(agent, os.path.join(run_dir, "best.pth.tar"), "agent")
     summary["Test Best Epoch"] = int(state["epoch"])
+    if ctx.args.dataset != "mnist":  # no other digits
+        return report_summary(ctx, summary, step, f"summary (best chosen on test {SELECTION})")
     summary["Test Gen Acc"], per_digit = generalisation_acc(ctx, frozen, agent, config)
     summary.update({f"Test Gen Acc digit {digit}": acc for digit, acc in per_digit.items()})
     return report_summary(ctx, summary, step, f"summary (best chosen on test {SELECTION}; Gen over {len(per_digit)} other digits)")
@@ -82,6 +84,7 @@ def run(args, run_dir):
     loaders = lambda args, device, generator: build_prototype_loaders(args, device, generator, rows=True)
     ctx = RunContext(args, run_dir, "train_agent", loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset.dataset)
+    record_lists(run_dir, ctx.loaders)
     encoder_path = resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")
     if not args.evaluate:
         check_inputs(run_dir, {"--pretrained": encoder_path}, resuming=ctx.resume is not None)

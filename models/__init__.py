@@ -4,5 +4,6 @@ RoI encoder (with decoder) and RoI-feature agent."""
 from models.agent import Agent, RoIAgent
 from models.encoder import RoIEncoder
 from models.net import Net
+from models.vgg import VGGRoIEncoder
 
-__all__ = ["Agent", "Net", "RoIAgent", "RoIEncoder"]
+__all__ = ["Agent", "Net", "RoIAgent", "RoIEncoder", "VGGRoIEncoder"]

@@ -7,7 +7,7 @@ from conftest import small_models
 from models import RoIAgent, RoIEncoder
 from utils.localization.actions import Actor
 from utils.localization.frozen import BoxMemo
-from utils.localization.rollout import WHOLE_IMAGE_BOX, RolloutConfig, rollout
+from utils.localization.rollout import RolloutConfig, rollout
 
 
 def test_rollout_shapes_and_boxes_follow_the_actor():
@@ -17,7 +17,7 @@ def test_rollout_shapes_and_boxes_follow_the_actor():
     episode = rollout(net, agent, net.features(images), RolloutConfig(seq_len=4, num_act=10, min_box_side=28))
     assert episode.boxes.shape == (5, 5, 4) and episode.embeddings.shape == (5, 5, 512)
     assert episode.logits.shape == (5, 4, 10) and episode.actions.shape == (5, 4)
-    assert torch.equal(episode.boxes[:, 0], torch.tensor(WHOLE_IMAGE_BOX).expand(5, 4))
+    assert torch.equal(episode.boxes[:, 0], torch.tensor([0.0, 0.0, 83.0, 83.0]).expand(5, 4))
     actor = Actor(5)
     for t in range(4):
         assert torch.equal(actor.takeaction(episode.actions[:, t]), episode.boxes[:, t + 1])

@@ -19,15 +19,25 @@ COLUMNS = [("Test Before Loc Acc", "test before"), ("Test Last Loc Acc", "test a
            ("Test Label Free Loc Acc", "test after (label-free)"), ("Test Best Loc Acc", "test best (oracle)"),
            ("Train Before Loc Acc", "train before"), ("Train Last Loc Acc", "train after (last)"),
            ("Train Best Loc Acc", "train best (oracle)"), ("Test CorLoc whole image", "whole image"),
-           ("Test CorLoc random policy", "random policy")]
+           ("Test CorLoc random policy", "random policy"), ("Test Share Too Small", "too small (% of test)")]
+
+
+def read_json(path):
+    with open(path, "rb") as stream:
+        return json.loads(stream.read().decode("utf-8"))
 
 
 def read_run(run_dir):
-    """(target (bg, digit), summary dict, epochs run) of one adaptation run folder."""
-    with open(os.path.join(run_dir, "summary.json"), "rb") as stream:
-        summary = json.loads(stream.read().decode("utf-8"))
-    with open(os.path.join(run_dir, "support_inds.json"), "rb") as stream:
-        support = json.loads(stream.read().decode("utf-8"))
+    """(target (bg, digit), summary dict, epochs run) of one adaptation run folder; a real-image run's
+    target is (its test list, "") from data_lists.json."""
+    summary = read_json(os.path.join(run_dir, "summary.json"))
+    lists_path = os.path.join(run_dir, "data_lists.json")
+    if os.path.isfile(lists_path):
+        lists = read_json(lists_path)
+        if not isinstance(summary, dict) or not isinstance(lists, dict) or "name" not in lists.get("test", {}):
+            raise SummaryError(f"{run_dir}: summary.json or data_lists.json is not what adapt_agent.py writes")
+        return (lists["test"]["name"], ""), summary, int(summary.get("Last Epoch", -1)) + 1
+    support = read_json(os.path.join(run_dir, "support_inds.json"))
     if not isinstance(summary, dict) or not isinstance(support, dict) or not {"bg", "digit"} <= set(support):
         raise SummaryError(f"{run_dir}: summary.json or support_inds.json is not what adapt_agent.py writes")
     return (support["bg"], support["digit"]), summary, int(summary.get("Last Epoch", -1)) + 1
@@ -46,7 +56,7 @@ def table(run_dirs):
     header = ["target", "seeds", "epochs", "test images", *[label for _, label in COLUMNS]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (bg, digit), runs in sorted(targets.items()):
-        cells = [f"{bg}/{digit}", str(len(runs)), "/".join(sorted({str(e) for _, e in runs})),
+        cells = [f"{bg}/{digit}" if digit != "" else bg, str(len(runs)), "/".join(sorted({str(e) for _, e in runs})),
                  str(int(runs[0][0].get("Test Images", 0)))]
         for name, _ in COLUMNS:
             values = [summary[name] for summary, _ in runs if name in summary]

@@ -36,3 +36,27 @@ class CorruptedMNIST(ClutteredMNIST):
         if sample_size is not None and split == "train":
             self.subset = subset_indices(self.file_count, sample_size, seed, digit)
             self.images, self.targets = self.images[self.subset], self.targets[self.subset]
+
+
+# the successor's splits (utils/data/registry.py)
+IMAGE_SIZE, CHANNELS, BACKBONE = 84, 1, "mnist"
+
+
+def check_args(args):
+    return None
+
+
+def source_splits(args):
+    """(train: the seeded few-shot subset of --sample_size, test: whole) of --bg_name and --digit."""
+    return (CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed),
+            CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test"))
+
+
+def target_splits(args, norm=(MNIST_MEAN, MNIST_STD)):
+    """(train, test) of the target --bg_name and --digit, normalised with `norm`."""
+    return (CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed, norm=norm),
+            CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test", norm=norm))
+
+
+def describe(args):
+    return args.datapath

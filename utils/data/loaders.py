@@ -30,12 +30,15 @@ def make_loader(dataset, batch_size, shuffle, generator=None, workers=0, device=
 class ImageRows(torch.utils.data.Dataset):
     """The rows and boxes of an image dataset, for epochs that fetch what they need of the images
     themselves (the successor's agent epochs read feature maps from a FrozenEncoder): a 1-D index
-    gives (rows (B,) int64, targets (B, 4)). `dataset` is the image dataset; `images` and `targets`
-    are its own (what a run's data fingerprint reads)."""
+    gives (rows (B,) int64, targets (B, 4)). `dataset` is the image dataset; `targets` and the data
+    fingerprint are its own."""
 
     def __init__(self, dataset):
         self.dataset = dataset
-        self.images, self.targets = dataset.images, dataset.targets
+        self.targets = dataset.targets
+
+    def fingerprint_parts(self):
+        return self.dataset.fingerprint_parts()
 
     def __len__(self):
         return len(self.dataset)

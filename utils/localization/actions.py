@@ -31,8 +31,31 @@ The clip is the same up to its last step, the min side: 2021 grows a window with
 x2 = x1 + m - 1 when x1 + m <= W, else x1 = x2 - m + 1 (so its sides end >= m - 1 by its own measure);
 inclusive does the same with its bw and the test x1 + m < W (sides end >= m).
 
-Ids 10-13 of the original (aspect-ratio actions) are not implemented: the experiments use
-``--num_act`` 5 or 10, so they are never sampled. ``takeaction`` rejects them with a ValueError.
+Ids 10-13, the original's aspect-ratio actions, exist in the successor's actor only
+(``Actor(..., inclusive=True, num_actions=14)``, for its real photographs, e.g. W = 224, m = 40);
+the 2021 actor and every 10-action actor reject them. ``ASPECT_ACTION_NAMES[i - 10]`` names id ``i``.
+With s = 0.2, R+ = 3.0, R- = 0.3 and the inclusive sides, each sets a fraction delta, then moves both
+edges of one axis by c = delta*side/2 (computed as (delta*side)/2) and a half pixel::
+
+    10 taller    bh(1+s) <= H ? (s if bh(1+s)/bw < R+ else 0) : (0 if H/bw > R+ else H/bh - 1)
+                 y1 = y1 - c - 0.5, y2 = y2 + c + 0.5 with c = delta*bh/2
+    11 wider     bw(1+s) <= W ? (s if bh/(bw(1+s)) < R+ else 0) : (0 if bh/W > R+ else W/bw - 1)
+                 x1 = x1 - c - 0.5, x2 = x2 + c + 0.5 with c = delta*bw/2
+    12 narrower  bw(1-s) >= m ? (s if bh/(bw(1-s)) < R+ else 0) : (0 if bh/m > R+ else 1 - m/bw)
+                 x1 = x1 + c - 0.5, x2 = x2 - c + 0.5 with c = delta*bw/2
+    13 shorter   bh(1-s) >= m ? (s if bh(1-s)/bw < R+ else 0) : (0 if m/bw < R- else 1 - m/bh)
+                 y1 = y1 + c - 0.5, y2 = y2 - c + 0.5 with c = delta*bh/2
+
+then the same clip as ids 0-9. Kept as the original has them: 11 and 13 test R+ in their first branch
+(where R- would bound the ratio from the other side), and the half pixel is added even when delta = 0,
+so a blocked 10-13 step moves a low edge >= 1 down by one pixel (int(x1 - 0.5) = x1 - 1, but
+int(-0.5) = 0) and the window grows by one unless that edge is at 0; the min-side step of y compares
+y1 + m with W, which is H only for square images (the only ones the actor takes).
+
+Tables: at W <= 84 (IMAGE_SIZE, cluttered MNIST), with at most 10 actions and 2m <= W + 1, a step is a
+lookup in a table of every outcome built once from this arithmetic (`_uses_tables`); its size grows
+as W^3 (29 MB at 84, 0.55 GB at 224), so larger images, and every 14-action actor, use the
+arithmetic itself. Both paths give the same windows and never wait for the device.
 """
 
 from __future__ import annotations
@@ -46,7 +69,10 @@ from utils.data.clutter import IMAGE_SIZE
 
 STEP_FACTOR = 0.2  # fraction of a side that a shrink (when wide enough) or a move takes off
 MIN_BOX_SIDE = 28  # default m (`--min_box_side`): windows never get narrower than about m
-NUM_ACTIONS_SUPPORTED = 10  # ids 0..9; the original's ids 10-13 are unused with --num_act <= 10
+NUM_ACTIONS_SUPPORTED = 10  # ids 0..9, the default (MNIST: --num_act <= 10 never samples 10-13)
+NUM_ACTIONS_MAX = 14  # ids 0..13: the original's aspect-ratio actions 10-13, in the successor's actor only
+ASPECT_RATIO_MAX = 3.0  # R+: ids 10-13 are blocked (delta = 0) where the ratio they test reaches it
+ASPECT_RATIO_MIN = 0.3  # R-: id 13 (shorter) near m is blocked where m/bw falls below it
 ACTION_NAMES = [
     "shrink top-left",
     "shrink top-right",
@@ -59,10 +85,13 @@ ACTION_NAMES = [
     "move up",
     "move down",
 ]
+# Ids 10-13 (``ASPECT_ACTION_NAMES[i - 10]``), apart: ACTION_NAMES stays the default actor's 10 ids.
+ASPECT_ACTION_NAMES = ("taller", "wider", "narrower", "shorter")
 
 # What each action does to each axis, straight from the action table of docs/method.md §5: row = action id, columns = (x, y).
 # "low" is x1 / y1, "high" is x2 / y2; "back" moves towards 0 (left, up), "forward" towards W (right, down).
-_KEEP, _SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE, _MOVE_BACK, _MOVE_FORWARD = range(6)
+# "aspect" is ids 10-13: low += c - 0.5, high -= c - 0.5 with a signed c (negative grows the axis).
+_KEEP, _SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE, _MOVE_BACK, _MOVE_FORWARD, _ASPECT = range(7)
 _AXIS_UPDATES = (
     (_SHRINK_HIGH, _SHRINK_HIGH),  # 0 shrink top-left: x2 -= d*bw, y2 -= d*bh
     (_SHRINK_LOW, _SHRINK_HIGH),  # 1 shrink top-right: x1 += d*bw, y2 -= d*bh
@@ -75,6 +104,14 @@ _AXIS_UPDATES = (
     (_KEEP, _MOVE_BACK),  # 8 move up
     (_KEEP, _MOVE_FORWARD),  # 9 move down
 )
+# Ids 10-13, arithmetic only: the transition tables index the 6 codes above (keys * 6 + code).
+_ASPECT_AXIS_UPDATES = (
+    (_KEEP, _ASPECT),  # 10 taller: y by delta*bh/2 each side
+    (_ASPECT, _KEEP),  # 11 wider: x by delta*bw/2 each side
+    (_ASPECT, _KEEP),  # 12 narrower
+    (_KEEP, _ASPECT),  # 13 shorter
+)
+_TALLER, _WIDER, _NARROWER, _SHORTER = range(NUM_ACTIONS_SUPPORTED, NUM_ACTIONS_MAX)
 
 
 def _truncate(values: torch.Tensor) -> torch.Tensor:
@@ -104,12 +141,54 @@ def shrink_amount(bw: torch.Tensor, bh: torch.Tensor, min_box_side: int) -> torc
     return torch.where(wide, d_if_wide, d_if_narrow)
 
 
-def _apply_updates(lows, highs, d, updates, size, inclusive=False):
+def aspect_amount(bw: torch.Tensor, bh: torch.Tensor, actions: torch.Tensor, image_size: int, min_box_side: int) -> torch.Tensor:
+    """Signed fraction delta of ids 10-13 per window (module docstring), negative for taller and wider
+    (they grow the axis), so every aspect action is ``low += c - 0.5, high -= c - 0.5`` with c = delta*side/2.
+
+    bw, bh: (N,) float64 inclusive sides of the window before the action; actions: (N,) int64 ids.
+    Returns (N,) float64; windows whose action is not 10-13 get any value (their codes ignore it).
+    """
+    s, ratio_max, ratio_min = STEP_FACTOR, ASPECT_RATIO_MAX, ASPECT_RATIO_MIN
+    # Tensor by tensor, as in shrink_amount (`scalar / tensor` rounds differently from Python's);
+    # tensor by scalar too: CUDA divides by a host scalar as a product with its reciprocal.
+    size, m = torch.full_like(bw, image_size), torch.full_like(bw, min_box_side)
+    step, zero = torch.full_like(bw, s), torch.zeros_like(bw)
+    taller_bh, wider_bw = bh * (1 + s), bw * (1 + s)
+    narrower_bw, shorter_bh = bw * (1 - s), bh * (1 - s)
+    taller = torch.where(
+        taller_bh <= size,
+        torch.where(taller_bh / bw < ratio_max, step, zero),
+        torch.where(size / bw > ratio_max, zero, size / bh - 1),
+    )
+    # faithful : 11 and 13 test R+ in their first branch, where R- would bound the ratio
+    wider = torch.where(
+        wider_bw <= size,
+        torch.where(bh / wider_bw < ratio_max, step, zero),
+        torch.where(bh / size > ratio_max, zero, size / bw - 1),
+    )
+    narrower = torch.where(
+        narrower_bw >= m,
+        torch.where(bh / narrower_bw < ratio_max, step, zero),
+        torch.where(bh / m > ratio_max, zero, 1.0 - m / bw),
+    )
+    shorter = torch.where(
+        shorter_bh >= m,
+        torch.where(shorter_bh / bw < ratio_max, step, zero),
+        torch.where(m / bw < ratio_min, zero, 1.0 - m / bh),
+    )
+    # -x is exact, so y1 + (-c) - 0.5 equals the original's y1 - c - 0.5 bit for bit
+    growing = torch.where(actions == _TALLER, -taller, -wider)
+    narrowing = torch.where(actions == _NARROWER, narrower, shorter)
+    return torch.where(actions <= _WIDER, growing, narrowing)
+
+
+def _apply_updates(lows, highs, d, updates, size, inclusive=False, aspect=None):
     """The action table on both axes at once, before clipping.
 
     lows, highs: (N, 2) int64, [x1, y1] and [x2, y2]; d: (N, 1) float64; updates: (N, 2) codes from
-    ``_AXIS_UPDATES``; inclusive: the successor's sides (x2 - x1 + 1). Returns new (lows, highs),
-    (N, 2) int64. Sides come from the window before the action.
+    ``_AXIS_UPDATES`` (and ``_ASPECT_AXIS_UPDATES`` when ``aspect`` is given); inclusive: the
+    successor's sides (x2 - x1 + 1); aspect: None, or (N, 1) float64 signed delta of ids 10-13
+    (`aspect_amount`). Returns new (lows, highs), (N, 2) int64. Sides come from the window before the action.
     """
     extents = highs - lows  # [x2 - x1, y2 - y1], int64
     sides = extents + 1 if inclusive else extents  # [bw, bh]
@@ -136,6 +215,12 @@ def _apply_updates(lows, highs, d, updates, size, inclusive=False):
     is_forward = updates == _MOVE_FORWARD
     new_lows = torch.where(is_forward, torch.where(fits_forward, _truncate(lows_f + step), size - 1 - extents), new_lows)
     new_highs = torch.where(is_forward, torch.where(fits_forward, _truncate(highs_f + step), size - 1), new_highs)
+    if aspect is not None:
+        change = aspect * sides_f / 2  # (delta*bw)/2, (delta*bh)/2, the original's order
+        # faithful : the half pixel is added even when delta = 0 (a blocked step still widens by one)
+        is_aspect = updates == _ASPECT
+        new_lows = torch.where(is_aspect, _truncate(lows_f + change - 0.5), new_lows)
+        new_highs = torch.where(is_aspect, _truncate(highs_f - change + 0.5), new_highs)
     return new_lows, new_highs
 
 
@@ -174,8 +259,10 @@ def _clip(low: torch.Tensor, high: torch.Tensor, size: int, min_box_side: int, i
 
 
 
-def _uses_tables(min_box_side: int, image_size: int, inclusive: bool = False) -> bool:
-    """Whether every window reachable from windows inside [0, W] stays inside [0, W].
+def _uses_tables(min_box_side: int, image_size: int, inclusive: bool = False, num_actions: int = NUM_ACTIONS_SUPPORTED) -> bool:
+    """Whether the actor steps by `transition_table` lookups: at most 10 actions (the table holds ids
+    0-9 only), W <= 84 (IMAGE_SIZE; the table grows as W^3, 29 MB int16 at 84, 0.55 GB at 224, so real
+    photographs use the arithmetic), and every window reachable from windows inside [0, W] stays inside [0, W].
 
     After the clip, x1 >= 0 and x2 <= W - 1; the one step that can push x1 below 0 sets
     x1 = x2 - m + 1 when x1 > W - m, which stays >= 0 when 2m <= W + 1 (m = 28, W = 84 included).
@@ -187,7 +274,8 @@ def _uses_tables(min_box_side: int, image_size: int, inclusive: bool = False) ->
     which is >= 0 for every such window exactly when 2m <= W + 1 (m = 42, W = 84 still fits;
     m = 43 sends [41, y1, 41, y2] to x1 = -1). Reachable windows then satisfy 0 <= x1 <= x2 <= W - 1.
     """
-    return 2 * min_box_side <= image_size + 1
+    small = num_actions <= NUM_ACTIONS_SUPPORTED and image_size <= IMAGE_SIZE
+    return small and 2 * min_box_side <= image_size + 1
 
 
 @functools.lru_cache(maxsize=8)
@@ -201,7 +289,8 @@ def _actor_constants(image_size: int, device: str, inclusive: bool = False) -> d
     start = torch.tensor([[0, 0, last, last]], dtype=torch.int64)
     codes = torch.tensor(_AXIS_UPDATES, dtype=torch.float64) + torch.tensor([0.0, span**3 * 6])  # y: axis 1
     constants = {
-        "start": start, "start_float": start.double(), "axis_updates": torch.tensor(_AXIS_UPDATES, dtype=torch.int64),
+        "start": start, "start_float": start.double(),
+        "axis_updates": torch.tensor(_AXIS_UPDATES + _ASPECT_AXIS_UPDATES, dtype=torch.int64),  # ids 0..13
         "key_weights": torch.tensor([[a, -c], [-c, a], [b, c], [c, b]], dtype=torch.float64), "code_keys": codes,
     }
     return {name: tensor.to(device) for name, tensor in constants.items()}
@@ -266,6 +355,8 @@ class Actor:
         device: where the windows live; defaults to the images' device, else CPU.
         inclusive: the successor's actor (inclusive sides x2 - x1 + 1, start ``[0, 0, W-1, W-1]``,
             smallest side m); default False, the 2021 actor.
+        num_actions: the ids accepted, 0..num_actions-1, in 1..14 (NUM_ACTIONS_MAX); above 10
+            (ids 10-13, the aspect-ratio actions) only with ``inclusive=True``. Default 10.
 
     State: ``windows`` (N, 4) int64 ``[x1, y1, x2, y2]`` on ``device``, starting at ``[0, 0, W, W]``
     (inclusive: ``[0, 0, W-1, W-1]``).
@@ -279,6 +370,7 @@ class Actor:
         image_size: int = IMAGE_SIZE,
         device=None,
         inclusive: bool = False,
+        num_actions: int = NUM_ACTIONS_SUPPORTED,
     ):
         if isinstance(images_or_batch_size, torch.Tensor):
             if images_or_batch_size.dim() != 4:
@@ -292,16 +384,23 @@ class Actor:
         # m >= 2 keeps every clipped side >= m - 1 >= 1, so d never divides by zero.
         if not 2 <= min_box_side <= image_size:
             raise ValueError(f"min_box_side must be in [2, image_size={image_size}], got {min_box_side}")
+        num_actions = operator.index(num_actions)
+        if not 1 <= num_actions <= NUM_ACTIONS_MAX:
+            raise ValueError(f"num_actions must be in 1..{NUM_ACTIONS_MAX}, got {num_actions}")
+        if num_actions > NUM_ACTIONS_SUPPORTED and not inclusive:
+            raise ValueError(f"num_actions={num_actions}: ids 10-13 exist only in the successor's actor (inclusive=True)")
+        self.num_actions = num_actions
         self.min_box_side = int(min_box_side)
         self.image_size = int(image_size)
         self.inclusive = bool(inclusive)
         # resolved, so `cuda` becomes `cuda:0` as on the tensors the actor returns
         self.device = torch.empty(0, device="cpu" if device is None else device).device
         constants = _actor_constants(self.image_size, str(self.device), self.inclusive)
-        self._axis_updates = constants["axis_updates"]
-        # Table lookups (8 ops a step) where all reachable windows stay on the canvas; the arithmetic
-        # path otherwise (and for windows set off the canvas). Both give identical windows.
-        self._tables = _uses_tables(self.min_box_side, self.image_size, self.inclusive) or None
+        self._axis_updates = constants["axis_updates"][:num_actions]  # a view: ids past num_actions fail to index
+        self._aspect = num_actions > NUM_ACTIONS_SUPPORTED  # step computes delta of ids 10-13
+        # Table lookups (8 ops a step) for small images, 10 actions and windows that all stay on the
+        # canvas; the arithmetic path otherwise (and for windows set off the canvas). Both give identical windows.
+        self._tables = _uses_tables(self.min_box_side, self.image_size, self.inclusive, num_actions) or None
         # faithful: in 2021 x2 = y2 = W is one past the last pixel; the first step's clip gives [0, 0, W-1, W-1]
         self._windows = constants["start_float" if self._tables else "start"].expand(batch_size, 4)
         if self._tables:
@@ -343,23 +442,26 @@ class Actor:
         return self._windows.to(torch.float32)
 
     def takeaction(self, actions: torch.Tensor) -> torch.Tensor:
-        """Apply ``actions`` (N,) integer ids in 0..9, one per window, then clip.
+        """Apply ``actions`` (N,) integer ids in 0..num_actions-1, one per window, then clip.
 
         Returns the (N, 4) float32 boxes after the step (same values as ``windows``).
         """
         return self.step(self._checked_actions(actions))
 
     def step(self, actions: torch.Tensor) -> torch.Tensor:
-        """``takeaction`` without checking ``actions`` ((N,) int64 ids in 0..9 on the windows' device):
-        no host sync, for the rollout, whose actions come from the agent's logits."""
+        """``takeaction`` without checking ``actions`` ((N,) int64 ids in 0..num_actions-1 on the
+        windows' device): no host sync, for the rollout, whose actions come from the agent's logits."""
         if self._tables:
             return self._table_step(actions)
         lows, highs = self._windows[:, :2], self._windows[:, 2:]
-        # d and the sides come from the window before the action.
+        # d, delta and the sides come from the window before the action.
         sides = (highs - lows + 1 if self.inclusive else highs - lows).double()
         d = shrink_amount(sides[:, 0], sides[:, 1], self.min_box_side).unsqueeze(1)
+        aspect = None
+        if self._aspect:  # 10-action actors skip these ops
+            aspect = aspect_amount(sides[:, 0], sides[:, 1], actions, self.image_size, self.min_box_side).unsqueeze(1)
         updates = self._axis_updates[actions]  # (N, 2): what this action does to x and to y
-        lows, highs = _apply_updates(lows, highs, d, updates, self.image_size, self.inclusive)
+        lows, highs = _apply_updates(lows, highs, d, updates, self.image_size, self.inclusive, aspect)
         lows, highs = _clip(lows, highs, self.image_size, self.min_box_side, self.inclusive)
         self._windows = torch.cat((lows, highs), dim=1)
         return self.boxes()
@@ -381,7 +483,8 @@ class Actor:
         if actions.shape != (self.batch_size,):
             raise ValueError(f"actions must have shape ({self.batch_size},), got {tuple(actions.shape)}")
         # One host sync per step (on CUDA); cheap next to the embedding the agent runs every step.
-        if bool(((actions < 0) | (actions >= NUM_ACTIONS_SUPPORTED)).any()):
-            bad = actions[(actions < 0) | (actions >= NUM_ACTIONS_SUPPORTED)].unique().tolist()
-            raise ValueError(f"action ids must be in 0..{NUM_ACTIONS_SUPPORTED - 1} (10-13 are not implemented), got {bad}")
+        if bool(((actions < 0) | (actions >= self.num_actions)).any()):
+            bad = actions[(actions < 0) | (actions >= self.num_actions)].unique().tolist()
+            hint = "" if self.num_actions != NUM_ACTIONS_SUPPORTED else " (10-13 need num_actions=14 and inclusive=True)"
+            raise ValueError(f"action ids must be in 0..{self.num_actions - 1}{hint}, got {bad}")
         return actions.to(torch.int64)

@@ -33,7 +33,7 @@ def baseline_ious(target_batches, config, generator, device):
     whole, random = [], []
     for targets in target_batches:
         targets = targets.to(device)
-        whole.append(box_iou_pairs(whole_image_boxes(len(targets), device), targets).cpu())
+        whole.append(box_iou_pairs(whole_image_boxes(len(targets), device, config.image_size), targets).cpu())
         random.append(rollout(None, None, targets, config, "random", generator).final_ious(targets).cpu())
     return {"whole image": torch.cat(whole), "random policy": torch.cat(random)}
 
@@ -42,3 +42,12 @@ def baseline_corloc(target_batches, config, generator, device, phase="Test"):
     """`{phase} CorLoc whole image` and `{phase} CorLoc random policy` of `baseline_ious`."""
     ious = baseline_ious(target_batches, config, generator, device)
     return {f"{phase} CorLoc {name}": corloc(values) for name, values in ious.items()}
+
+
+def too_small_share(targets, min_box_side):
+    """% of targets (N, 4) that no window can ever localize: IoU (areas (x2 - x1)(y2 - y1)) is at most
+    the smaller area over the larger, and no window is below m x m, i.e. area (m - 1)^2 by that rule,
+    so a target under half of it never reaches IoU 0.5 (m = 40: 760.5 px^2). Such targets cap CorLoc."""
+    targets = torch.as_tensor(targets, dtype=torch.float64)
+    areas = (targets[:, 2] - targets[:, 0]) * (targets[:, 3] - targets[:, 1])
+    return 100.0 * (areas < (min_box_side - 1) ** 2 / 2).double().mean().item() if len(targets) else float("nan")

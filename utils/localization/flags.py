@@ -46,16 +46,16 @@ def add_shared_flag(group, name, default, help=None, **override):
     group.add_argument(*flags, default=default, **spec)
 
 
-def check_shared_flags(parser, args, positive):
-    """Checks of the shared flags (`positive`: the names that must be >= 1); one line
-    (`parser.error`, exit 2) per bad value."""
+def check_shared_flags(parser, args, positive, max_actions=NUM_ACTIONS_SUPPORTED):
+    """Checks of the shared flags (`positive`: the names that must be >= 1; `max_actions`: the most
+    actions the run's actor has); one line (`parser.error`, exit 2) per bad value."""
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if not 0 <= args.digit <= 9:
         parser.error(f"--digit must be in 0..9, got {args.digit}")
-    if not 2 <= args.num_act <= NUM_ACTIONS_SUPPORTED:
-        parser.error(f"--num_act must be in 2..{NUM_ACTIONS_SUPPORTED} (the actor's action ids 0..9), got {args.num_act}")
+    if not 2 <= args.num_act <= max_actions:
+        parser.error(f"--num_act must be in 2..{max_actions} (the actor's action ids 0..{max_actions - 1}), got {args.num_act}")
     for name in ("lr", "lr_ag"):
         if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):  # `<= 0` lets NaN through
             parser.error(f"--{name} must be a finite number > 0, got {getattr(args, name)}")
@@ -64,11 +64,12 @@ def check_shared_flags(parser, args, positive):
     for name in ("lamb", "lamb_ent"):
         if not math.isfinite(getattr(args, name)):
             parser.error(f"--{name} must be a finite number, got {getattr(args, name)}")
+    side = getattr(args, "img_size", IMAGE_SIZE)
     if args.min_box_side < 2:  # the actor divides by window sides
-        parser.error(f"--min_box_side must be in 2..{IMAGE_SIZE}, got {args.min_box_side}")
+        parser.error(f"--min_box_side must be in 2..{side}, got {args.min_box_side}")
     for name in ("min_box_side", "pooling_size"):
-        if getattr(args, name) > IMAGE_SIZE:
-            parser.error(f"--{name} must be at most the image side {IMAGE_SIZE}, got {getattr(args, name)}")
+        if getattr(args, name) > side:
+            parser.error(f"--{name} must be at most the image side {side}, got {getattr(args, name)}")
     if not 0 <= args.gamma <= 1:
         parser.error(f"--gamma must be in [0, 1], got {args.gamma}")
     if args.patience < 0:

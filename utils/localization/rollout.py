@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import torch
 
 from models.agent import EMBEDDING, ROI_FEATURE, gumbel_noise, sample_actions
-from utils.localization.actions import Actor
+from utils.data.clutter import IMAGE_SIZE
+from utils.localization.actions import NUM_ACTIONS_SUPPORTED, Actor
 from utils.localization.boxes import box_iou_pairs
 from utils.run.speed import Precision
 
-# f_0: the whole image as an inclusive box (the actor's own window starts one past it, at 84).
-WHOLE_IMAGE_BOX = (0.0, 0.0, 83.0, 83.0)
+# f_0: the whole image as an inclusive box [0, 0, S - 1, S - 1] (the 2021 actor's own window starts one past it, at S).
 CORLOC_IOU = 0.5
 POLICIES = ("sample", "greedy", "random")
 
@@ -31,6 +31,7 @@ class RolloutConfig:
     norm: bool = False  # L2-normalise embeddings before distances
     precision: Precision = Precision()
     inclusive: bool = False  # the successor's actor (inclusive widths, start [0, 0, 83, 83])
+    image_size: int = IMAGE_SIZE  # S, the square input's side (224 on real images)
 
 
 class Episode:
@@ -85,8 +86,9 @@ def rollout(net, agent, features, config, policy="sample", generator=None, noise
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     n, device, steps = len(features) if rows is None else len(rows), features.device, config.seq_len
-    actor = Actor(n, min_box_side=config.min_box_side, device=device, inclusive=config.inclusive)
-    box = whole_image_boxes(n, device)
+    actor = Actor(n, min_box_side=config.min_box_side, image_size=config.image_size, device=device, inclusive=config.inclusive,
+                  num_actions=max(config.num_act, NUM_ACTIONS_SUPPORTED))
+    box = whole_image_boxes(n, device, config.image_size)
     boxes, embeddings, logits_seq, actions_seq = [box], [], [], []
     if policy == "random":
         for actions in torch.randint(config.num_act, (steps, n), device=device, generator=generator):
@@ -159,11 +161,11 @@ def observer(net, agent, memo, rows):
     return look
 
 
-def whole_image_boxes(n, device):
-    """(N, 4) copies of the whole-image box (the start of every episode), made on `device` (no
-    copy from the host, which would wait for the device)."""
-    box = torch.full((n, 4), WHOLE_IMAGE_BOX[2], device=device)
-    box[:, :2].fill_(WHOLE_IMAGE_BOX[0])
+def whole_image_boxes(n, device, image_size=IMAGE_SIZE):
+    """(N, 4) copies of the whole-image box [0, 0, S - 1, S - 1] (the start of every episode), made on
+    `device` (no copy from the host, which would wait for the device)."""
+    box = torch.full((n, 4), float(image_size - 1), device=device)
+    box[:, :2].fill_(0.0)
     return box
 
 

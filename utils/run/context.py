@@ -40,15 +40,15 @@ def make_generator(device, seed):
 
 def data_fingerprint(loaders):
     """sha256 (first 16 hex digits) of the images and targets a run's loaders serve, in split order
-    (datasets with `images` and `targets` tensors): a resumed run may read its data from another
-    folder, but not other data."""
+    (datasets with `fingerprint_parts()`: arrays or bytes): a resumed run may read its data from
+    another folder, but not other data."""
     digest = hashlib.sha256()
     for name in ("train", "val", "test"):
         if loaders.get(name) is not None:
             dataset = loaders[name].dataset
             digest.update(name.encode())
-            digest.update(dataset.images.contiguous().numpy())
-            digest.update(dataset.targets.contiguous().numpy())
+            for part in dataset.fingerprint_parts():
+                digest.update(part)
     return digest.hexdigest()[:16]
 
 

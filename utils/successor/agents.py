@@ -3,7 +3,8 @@ encoder, building the agent (`--agent`), its checkpoint and an evaluation pass."
 
 import os
 
-from models import RoIEncoder
+from models import RoIEncoder, VGGRoIEncoder
+from utils.data.registry import DATASETS
 from models.agent import AGENTS, agent_record, record_mismatch
 from utils.errors import CheckpointError
 from utils.localization.evaluation import evaluate_split
@@ -12,11 +13,23 @@ from utils.run.files import file_sha256
 from utils.successor.epochs import agent_epoch
 
 
+def new_encoder(args):
+    """The encoder `--dataset` reads its images with (utils/data/registry.py BACKBONE), freshly
+    initialised: the small RoI encoder with decoder (MNIST) or the VGG16 one (real images, its base
+    still to be filled: utils/successor/backbone.py load_backbone_weights)."""
+    if DATASETS[args.dataset].BACKBONE == "vgg16":
+        return VGGRoIEncoder(args.pooling_size, args.pooling_mode, args.dim)
+    return RoIEncoder(args.pooling_size, args.pooling_mode, args.dim)
+
+
 def load_encoder(path, args, device):
     """The frozen encoder in eval mode (`--freeze`: the encoder never trains here)."""
-    encoder = RoIEncoder(args.pooling_size, args.pooling_mode, args.dim)
+    encoder = new_encoder(args)
     state = load_weights(encoder, path, "encoder")
     print(f"encoder: {path} (epoch {state.get('epoch')}, test Ord Acc Proto {state.get('acc_proto', state.get('acc'))})")
+    backbone = state.get("backbone")
+    if backbone and backbone.get("backbone_weights") != "file":
+        print(f"encoder backbone: {backbone.get('warning') or backbone.get('variant')}")
     return encoder.requires_grad_(False).eval().to(device)
 
 

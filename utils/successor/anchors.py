@@ -3,6 +3,7 @@
 
 import functools
 
+import numpy as np
 import torch
 from torchvision.ops import box_iou
 
@@ -29,6 +30,40 @@ def mnist_anchors(device="cpu"):
     the square `[4i+2-2s, 4j+2-2s, 4i+2s+1, 4j+2s+1]` clipped to the image, kept when both inclusive
     sides are >= 28 (3,621 distinct boxes)."""
     return _anchors(str(torch.empty(0, device=device).device))
+
+
+# real images (VGG16, stride 16): Faster R-CNN's `generate_anchors` on a 16-pixel base window
+REAL_ANCHOR_RATIOS = np.linspace(0.3, 3.5, 15)  # height / width
+REAL_ANCHOR_SCALES = np.arange(2, 13)
+REAL_ANCHOR_STRIDE = 16
+MIN_REAL_ANCHOR_SIDE = 25  # inclusive sides
+
+
+@functools.lru_cache(maxsize=4)
+def _real_anchors(image_size, device):
+    # _ratio_enum: same area 256, numpy rounding (half to even) as the original
+    w0 = np.round(np.sqrt(REAL_ANCHOR_STRIDE**2 / REAL_ANCHOR_RATIOS))
+    h0 = np.round(w0 * REAL_ANCHOR_RATIOS)
+    # _scale_enum about the base window's centre 7.5: ratio-major, scale-minor
+    w, h = (w0[:, None] * REAL_ANCHOR_SCALES).ravel(), (h0[:, None] * REAL_ANCHOR_SCALES).ravel()
+    c = (REAL_ANCHOR_STRIDE - 1) / 2
+    shapes = np.stack([c - (w - 1) / 2, c - (h - 1) / 2, c + (w - 1) / 2, c + (h - 1) / 2], axis=1)
+    # shifts as the original's meshgrid (y outer, x inner), every shape at a shift before the next shift
+    shift_x, shift_y = np.meshgrid(np.arange(image_size // REAL_ANCHOR_STRIDE) * REAL_ANCHOR_STRIDE,
+                                   np.arange(image_size // REAL_ANCHOR_STRIDE) * REAL_ANCHOR_STRIDE)
+    shifts = np.stack([shift_x.ravel(), shift_y.ravel(), shift_x.ravel(), shift_y.ravel()], axis=1)
+    boxes = (shapes[None] + shifts[:, None]).reshape(-1, 4).clip(0, image_size - 1)
+    sides = boxes[:, 2:] - boxes[:, :2] + 1
+    # duplicates (clipped boxes) are kept, as for the MNIST anchors
+    return torch.from_numpy(boxes[(sides >= MIN_REAL_ANCHOR_SIDE).all(axis=1)]).to(device=device, dtype=torch.float64)
+
+
+def real_anchors(image_size=224, device="cpu"):
+    """(A, 4) float64 anchors `[x1, y1, x2, y2]` (x2 inclusive) of real images: Faster R-CNN's anchors
+    on the stride-16 grid, 15 ratios (height / width) in linspace(0.3, 3.5) and scales 2..12 of a 16-pixel
+    window, at positions i, j in 0..(image_size // 16 - 1), clipped to the image, kept when both inclusive
+    sides are >= 25. At 224: 29,824 anchors (27,222 distinct; some coordinates are half-integers)."""
+    return _real_anchors(int(image_size), str(torch.empty(0, device=device).device))
 
 
 @functools.lru_cache(maxsize=4)

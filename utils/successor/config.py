@@ -15,14 +15,15 @@ class EncoderConfig:
     train_mode: str = "shuffle_proto"
     margin: float = 60.0
     lamb: float = 0.1  # ordinal loss weight
-    lamb_base: float = 1.0  # reconstruction loss weight
+    lamb_base: float = 1.0  # reconstruction loss weight (an encoder without a decoder has no such loss)
+    image_size: int = 84  # S: which anchors the pair sampler draws from (utils/successor/anchors.py)
     precision: Precision = Precision()
     loop: LoopConfig = LoopConfig()
 
     @classmethod
     def from_args(cls, args):
         return cls(group_size=args.samples_per_class, train_mode=args.train_mode, margin=args.margin, lamb=args.lamb,
-                   lamb_base=args.lamb_base, precision=Precision(args.amp), loop=LoopConfig.from_args(args))
+                   lamb_base=args.lamb_base, image_size=args.img_size, precision=Precision(args.amp), loop=LoopConfig.from_args(args))
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,6 @@ class AgentConfig:
     @classmethod
     def from_args(cls, args):
         rollout = RolloutConfig(seq_len=args.seq_len, num_act=args.num_act, min_box_side=args.min_box_side, norm=False,
-                                precision=Precision(args.amp), inclusive=True)
+                                precision=Precision(args.amp), inclusive=True, image_size=args.img_size)
         return cls(rollout=rollout, group_size=args.samples_per_class, train_mode=args.train_mode, gamma=args.gamma,
                    lamb_ent=args.lamb_ent, sign=bool(args.sign), reward=args.reward, loop=LoopConfig.from_args(args))

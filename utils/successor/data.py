@@ -1,6 +1,6 @@
-"""The successor's runs' data: loaders of encoder pretraining, agent training and adaptation, the
-other digits' test splits, the adaptation support set and the record of which items a run used
-(docs/method.md §10.2)."""
+"""The successor's runs' data: loaders of encoder pretraining, agent training and adaptation of the
+`--dataset` (utils/data/registry.py), the other digits' test splits, the adaptation support set and
+the record of which items a run used (docs/method.md §10.2, §11)."""
 
 import os
 
@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from utils.data.corrupted import SUBSET_SEED_SALT, CorruptedMNIST
+from utils.data.registry import DATASETS
 from utils.data.loaders import ImageRows, make_loader
 from utils.errors import DataError
 from utils.localization.frozen import FrozenEncoder, SpeedPlan
@@ -23,25 +24,34 @@ def describe(dataset):
 
 
 def build_prototype_loaders(args, device, shuffle_generator, rows=False):
-    """Loaders of encoder pretraining and agent training: the (few-shot) train split shuffled,
-    the whole test split in order. {"train", "val": None, "test"}. `rows` (agent training): batches
-    of (rows, targets) of the datasets (ImageRows), else of (images, targets)."""
-    train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed)
-    test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test")
-    print(f"data: {args.bg_name}, digit {args.digit}: {describe(train_set)} / {len(test_set)} test images from {args.datapath}")
+    """Loaders of encoder pretraining and agent training (`--dataset`'s source splits): the (few-shot)
+    train split shuffled, the whole test split in order. {"train", "val": None, "test"}. `rows` (agent
+    training): batches of (rows, targets) of the datasets (ImageRows), else of (images, targets)."""
+    train_set, test_set = DATASETS[args.dataset].source_splits(args)
+    if args.dataset == "mnist":
+        print(f"data: {args.bg_name}, digit {args.digit}: {describe(train_set)} / {len(test_set)} test images from {args.datapath}")
+    else:
+        print(f"data: {DATASETS[args.dataset].describe(args)}: train {train_set.name} ({len(train_set)} images) / "
+              f"test {test_set.name} ({len(test_set)} images)")
     for dataset in (train_set, test_set):  # a split smaller than one group would log every one of its figures as 0
         if len(dataset) < args.samples_per_class:
-            raise DataError(f"the {dataset.split} split of {args.bg_name} digit {args.digit} has {len(dataset)} images, fewer than "
+            raise DataError(f"the {dataset.split} split of {split_name(args)} has {len(dataset)} images, fewer than "
                             f"--samples_per_class {args.samples_per_class}: no group of K images forms; lower --samples_per_class")
     wrap = ImageRows if rows else (lambda dataset: dataset)
     return {"train": make_loader(wrap(train_set), args.batch_size, True, shuffle_generator, args.workers, device), "val": None,
             "test": make_loader(wrap(test_set), args.batch_size, False, None, args.workers, device)}
 
 
+def split_name(args):
+    return f"{args.bg_name} digit {args.digit}" if args.dataset == "mnist" else args.dataset
+
+
 def other_digit_test_loaders(args, device, rows=False):
     """(digit, loader) of the test split of each digit but --digit on the same background, for the
     generalisation figures; a digit without data is skipped with a warning. `rows`: as
     `build_prototype_loaders`."""
+    if args.dataset != "mnist":  # no other digits
+        return
     for digit in (d for d in range(10) if d != args.digit):
         try:
             test_set = CorruptedMNIST(args.datapath, args.bg_name, digit, "test")
@@ -61,7 +71,7 @@ def support_indices(count, support_size, seed):
 
 def record_subset(run_dir, name, dataset, indices=None):
     """Writes `<run_dir>/<name>.json`: which items of which file a run used (indices into the file)."""
-    if indices is None and dataset.subset is None:
+    if not hasattr(dataset, "bg") or (indices is None and dataset.subset is None):  # real images: record_lists
         return None
     chosen = indices if indices is not None else dataset.subset
     if dataset.subset is not None and indices is not None:  # indices into a subset: map back to the file
@@ -71,19 +81,39 @@ def record_subset(run_dir, name, dataset, indices=None):
 
 
 def build_adaptation_loaders(args, device, shuffle_generator):
-    """The target domain: its train split (shuffled, labels unused by the update; `train_eval` in
-    order for the before/after figures) and its test split, as batches of (rows, targets) (ImageRows)."""
-    norm = TARGET_NORMS[args.target_norm]
-    train_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed, norm=norm)
-    test_set = CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test", norm=norm)
-    print(f"target: {args.bg_name}, digit {args.digit}: {len(train_set)} unlabelled train / {len(test_set)} test images "
-          f"from {args.datapath}")
-    if args.target_norm != "source":
-        print(f"target normalisation: {args.target_norm} (mean {norm[0]}, std {norm[1]}; every source stage used "
-              f"{TARGET_NORMS['source'][0]} / {TARGET_NORMS['source'][1]}): a labelled reproduction of the authors' logged runs")
+    """The target domain (`--dataset`'s target splits): its adaptation images (shuffled, labels unused by
+    the update; `train_eval` in order for the before/after figures) and its test images, as batches of
+    (rows, targets) (ImageRows)."""
+    if args.dataset == "mnist":
+        norm = TARGET_NORMS[args.target_norm]
+        train_set, test_set = DATASETS["mnist"].target_splits(args, norm)
+        print(f"target: {args.bg_name}, digit {args.digit}: {len(train_set)} unlabelled train / {len(test_set)} test images "
+              f"from {args.datapath}")
+        if args.target_norm != "source":
+            print(f"target normalisation: {args.target_norm} (mean {norm[0]}, std {norm[1]}; every source stage used "
+                  f"{TARGET_NORMS['source'][0]} / {TARGET_NORMS['source'][1]}): a labelled reproduction of the authors' logged runs")
+    else:
+        train_set, test_set = DATASETS[args.dataset].target_splits(args)
+        same = " (the same images: transductive)" if train_set is test_set else ""
+        print(f"target: {DATASETS[args.dataset].describe(args)}: adaptation images {train_set.name} ({len(train_set)}) / "
+              f"test {test_set.name} ({len(test_set)}){same}")
     loader = lambda dataset, shuffle: make_loader(ImageRows(dataset), args.batch_size, shuffle, shuffle_generator if shuffle else None,
                                                   args.workers, device)
     return {"train": loader(train_set, True), "val": None, "test": loader(test_set, False), "train_eval": loader(train_set, False)}
+
+
+def record_lists(run_dir, loaders, support=None):
+    """Writes `<run_dir>/data_lists.json` for real-image datasets: the ids and files of every split in
+    order, with counts (COCO: the selection's counts), and the support's ids. Nothing for MNIST."""
+    datasets = {name: loader.dataset for name, loader in loaders.items() if loader is not None and name != "train_eval"}
+    datasets = {name: getattr(d, "dataset", d) for name, d in datasets.items()}
+    if not all(hasattr(d, "record") for d in datasets.values()):
+        return None
+    record = {name: {**d.record(), **({"counts": d.counts} if hasattr(d, "counts") else {})} for name, d in datasets.items()}
+    if support is not None:
+        train = datasets["train"]
+        record["support"] = {"rows": [int(i) for i in support], "ids": [int(train.ids[i]) for i in support]}
+    return write_json(os.path.join(run_dir, "data_lists.json"), record, indent=None)
 
 
 def free_memory(device, meminfo="/proc/meminfo"):

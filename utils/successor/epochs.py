@@ -12,7 +12,8 @@ from utils.localization.ordinal import ordered_correctly, triplet_loss
 from utils.localization.rewards import REWARDS, policy_terms
 from utils.localization.rollout import corloc_hits, episode_noise_shape, rollout
 from utils.run.loop import BatchSums, EpochMeter, batches_taken, optimizer_step, run_batches
-from utils.successor.anchors import draw_anchor_pairs
+from utils.data.clutter import IMAGE_SIZE
+from utils.successor.anchors import draw_anchor_pairs, real_anchors
 from utils.successor.groups import draw_group_permutation, group_prototypes, permute_groups, used_count
 
 ACC_NAMES = {"inst": "Inst", "proto": "Proto", "inst_other": "Inst Other", "proto_other": "Proto Other"}
@@ -27,20 +28,24 @@ def count(mask):
 def encoder_batch(encoder, images, targets, config, generator):
     """Losses and per-image correctness of one batch (cut to whole groups of K).
 
-    One encoder pass; the reconstruction from its map; the ground truth and both anchor boxes of
-    every image through the head in one pass (dropout independent per element, as three calls).
+    One encoder pass; the reconstruction from its map (an encoder without a decoder, the VGG16 one:
+    none, and a reconstruction loss of 0); the ground truth and both anchor boxes of every image
+    through the head in one pass (dropout independent per element, as three calls).
     """
     k = config.group_size
     used = used_count(images.shape[0], k)
     images, targets = images[:used], targets[:used]
-    boxes, ious = draw_anchor_pairs(targets, generator)
+    anchors = None if config.image_size == IMAGE_SIZE else real_anchors(config.image_size, targets.device)
+    boxes, ious = draw_anchor_pairs(targets, generator, anchors)
     perm = draw_group_permutation(used // k, images.device, generator)
+    decodes = getattr(encoder, "has_decoder", True)
     with config.precision.autocast(images.device):
         features = encoder.features(images)
-        reconstruction = encoder.decode(features)
+        reconstruction = encoder.decode(features) if decodes else None
         sets = torch.cat([targets[None], boxes.transpose(0, 1)])  # (3, B, 4): gt, box i, box j
         f_gt, f_i, f_j = encoder.embed_sets(features, sets).float()
-    base = F.mse_loss(reconstruction.float(), images)  # faithful: Sigmoid output against the normalised image
+    # faithful: Sigmoid output against the normalised image
+    base = F.mse_loss(reconstruction.float(), images) if decodes else torch.zeros((), device=images.device)
     proto = group_prototypes(f_gt, k)
     other = lambda x: permute_groups(x, k, perm)  # the image in the same slot of group pi(g)
     f_i_o, f_j_o, iou_o = other(f_i), other(f_j), other(ious)

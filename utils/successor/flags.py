@@ -10,7 +10,11 @@ from utils.data.backgrounds import BACKGROUNDS
 from utils.data.corrupted import MORECLUTTER
 from utils.data.datasets import MNIST_MEAN, MNIST_STD
 from utils.data.clutter import IMAGE_SIZE
-from utils.localization.actions import NUM_ACTIONS_SUPPORTED
+from utils.data.cub import CUB_LISTS
+from utils.data.cub import TARGET_LISTS as CUB_TARGETS
+from utils.data.real import REAL_IMAGE_SIZE
+from utils.data.registry import DATASETS
+from utils.localization.actions import NUM_ACTIONS_MAX, NUM_ACTIONS_SUPPORTED
 from utils.localization.flags import add_plugin_flags, add_shared_flag, check_shared_flags
 from utils.run.flags import add_run_flags, add_speed_flags, check_run_flags
 from utils.successor.groups import TRAIN_MODES
@@ -50,9 +54,10 @@ def get_successor_parser(description=None):
     add("--evaluate", action="store_true", help="only the final evaluation of the run's best checkpoint")
     add("--train_mode", default="shuffle_proto", choices=TRAIN_MODES,
         help="anchor and boxes of the ordinal loss / prototype of the reward (docs/method.md §10.4)")
-    add("--bg_name", default="impulse_noise", choices=[*BACKGROUNDS, MORECLUTTER],
-        help="background kind of the data; moreclutter: the 2021 data (32 fragments, clutter_mnist_scale.py without --bg_name)")
-    add("--dataset", default="mnist", choices=["mnist"], help="dataset (only MNIST here)")
+    add("--bg_name", default="impulse_noise", choices=[*BACKGROUNDS, MORECLUTTER, *CUB_TARGETS],
+        help="MNIST: background kind of the data (moreclutter: the 2021 data, 32 fragments, clutter_mnist_scale.py without "
+             f"--bg_name); CUB: the test / target list ({', '.join(CUB_TARGETS)})")
+    add("--dataset", default="mnist", choices=list(DATASETS), help="dataset (utils/data/registry.py); cub and coco need --img_size 224")
     shared("savename")
     shared("epochs")
     shared("optimizer", help="optimiser of the encoder (Adam: weight decay 1e-5)")
@@ -77,18 +82,19 @@ def get_successor_parser(description=None):
     add("--hidden_size", type=int, default=48, help="recurrent hidden size of the agent")
     shared("pretrained", help="encoder checkpoint (agent training; adaptation: overrides the encoder the agent was trained with)")
     add("--pretrained_agent", default="", help="adaptation: the trained agent's checkpoint")
-    add("--backbone", default="", help="accepted for old scripts; no script reads it (a value is refused)")
+    add("--backbone", default="", choices=["", "vgg16", "res18"], help="accepted for the original's commands: the dataset picks the "
+        "encoder (vgg16 with cub and coco); res18 is refused")
     add("--freeze", action="store_false", help="giving it unfreezes the encoder, which has no loss here (refused)")
-    add("--img_size", type=int, default=IMAGE_SIZE, choices=[IMAGE_SIZE], help="image side")
+    add("--img_size", type=int, default=IMAGE_SIZE, choices=[IMAGE_SIZE, REAL_IMAGE_SIZE], help="image side (224: cub, coco)")
     shared("min_box_side", help="smallest window side m of the actor (inclusive)")
     add("--sign", action="store_true", help="reward is the sign of the distance decrease")
     shared("seq_len")
-    shared("num_act",
-           help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} (the original's default 14 includes box-shape ids no script uses)")
+    shared("num_act", help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} on MNIST, 2..{NUM_ACTIONS_MAX} on real images "
+                            "(ids 10-13 change the window's shape)")
     shared("gamma")
     add("--dim", type=int, default=512, help="embedding dimension")
-    add("--dim_ag", type=int, default=64, choices=[64], help="agent input channels (the encoder's)")
-    add("--sel_cls", default=None, help="accepted for old scripts (COCO); no script reads it (a value is refused)")
+    add("--dim_ag", type=int, default=None, choices=[64, 512], help="agent input channels, the encoder's (default: 64 MNIST, 512 VGG16)")
+    add("--sel_cls", default=None, help="COCO: the one class of the stage (source, e.g. dog; adaptation: the target, e.g. cat)")
     own = p.add_argument_group("flags of this project")
     add_run_flags(own, default_datapath=os.path.join("data", "corrupted_mnist"))
     add_shared_flag(own, "greedy", DEFAULTS["greedy"], help="agent scripts: also evaluate with argmax actions")
@@ -100,6 +106,16 @@ def get_successor_parser(description=None):
                      help="with the feature cache, on a CPU in float32: keep the boxes of each image's latest two episodes with "
                           "their RoI features and embeddings, and read a box the image sees again instead of pooling and "
                           "projecting it (docs/speed.md)")
+    own.add_argument("--cub_root", default="", help="CUB: the CUB_200_2011 folder of the official archive")
+    own.add_argument("--cub_lists", default=CUB_LISTS, help="CUB: the folder of the group lists (JSON)")
+    own.add_argument("--cub_adapt_on", default="target", choices=["target", "source"],
+                     help="CUB adaptation: target adapts on the target list and tests on it (the authors' logged runs); source: "
+                          "the code as written, which adapts on warbler_train15 with a source prototype")
+    own.add_argument("--coco_root", default="", help="COCO: the COCO 2017 folder (annotations/, train2017/, val2017/)")
+    own.add_argument("--backbone_weights", default="", metavar="PATH|imagenet|random",
+                     help="encoder pretraining on cub / coco: a VGG16 state dict with torchvision key names (the authors used "
+                          "Caffe VGG16 weights, vgg16_caffe.pth), imagenet (torchvision IMAGENET1K_V1, a labelled variant) or "
+                          "random (tests only)")
     own.add_argument("--target_norm", default="source", choices=list(TARGET_NORMS),
                      help="adaptation: the statistics the target images are normalised with; source: MNIST's, as every "
                           "source stage; author_log: mean 0.0334 / std 0.1653, as the authors' logged adaptation runs "
@@ -111,9 +127,9 @@ def get_successor_parser(description=None):
 
 
 # flags no script reads, kept so that old command lines parse: a value other than the default is refused
-NEVER_READ = ("backbone", "sel_cls")
+NEVER_READ = ()
 # the flags each stage does not read (the parser is shared): given another value than the default, refused with one line
-ENCODER_ONLY = ("lr", "optimizer", "steps", "lamb", "lamb_base", "margin")
+ENCODER_ONLY = ("lr", "optimizer", "steps", "lamb", "lamb_base", "margin", "backbone_weights")
 AGENT_ONLY = ("lr_ag", "optimizer_ag", "steps_ag", "lamb_ent", "gamma", "sign", "seq_len", "num_act", "min_box_side", "hidden_size",
               "greedy", "feature_cache", "box_cache", "reward", "agent", "pretrained")
 UNREAD = {"encoder": (*AGENT_ONLY, "support_size", "pretrained_agent", "target_norm"),
@@ -134,7 +150,8 @@ def check_successor_args(parser, args, grouped=True, needs=None, visualizes=Fals
     script draws trajectories (adaptation), so --visualize means something; `stage`: which flags the
     script reads (`refuse_unread`)."""
     check_shared_flags(parser, args, ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "steps_ag", "min_box_side",
-                                      "samples_per_class", "support_size", "hidden_size", "dim"))
+                                      "samples_per_class", "support_size", "hidden_size", "dim"),
+                       NUM_ACTIONS_SUPPORTED if args.dataset == "mnist" else NUM_ACTIONS_MAX)
     check_run_flags(parser, args)
     if not args.rnn:
         parser.error("--rnn builds the original's feed-forward agent, which its training loop cannot run; not supported")
@@ -157,7 +174,47 @@ def check_successor_args(parser, args, grouped=True, needs=None, visualizes=Fals
     if args.visualize and not visualizes:
         parser.error("--visualize draws adaptation's trajectories (adapt_agent.py); this script has none to draw")
     refuse_unread(parser, args, stage)
+    check_dataset(parser, args, stage)
     return args
+
+
+def check_dataset(parser, args, stage):
+    """The flags that depend on --dataset (one line, exit 2, for a combination that does not fit)."""
+    module = DATASETS[args.dataset]
+    channels = 512 if module.BACKBONE == "vgg16" else 64
+    if args.dim_ag is None:
+        args.dim_ag = channels
+    if args.dim_ag != channels:
+        parser.error(f"--dim_ag {args.dim_ag}: the {args.dataset} encoder's RoI features have {channels} channels; pass --dim_ag {channels}")
+    if args.backbone == "res18":
+        parser.error("--backbone res18: the original's ResNet-18 branch cannot run (its head applies layer4 to a flat vector); "
+                     "the real-image encoder is vgg16")
+    if args.img_size != module.IMAGE_SIZE:
+        parser.error(f"--img_size {args.img_size} does not fit --dataset {args.dataset}: pass --img_size {module.IMAGE_SIZE}")
+    if args.dataset == "mnist":
+        for flag in ("sel_cls", "cub_root", "coco_root", "backbone_weights"):
+            if getattr(args, flag):
+                parser.error(f"--{flag} is for the real-image datasets (--dataset cub or coco), not MNIST; drop it")
+        if args.backbone == "vgg16":
+            parser.error("--backbone vgg16 is the real-image encoder (--dataset cub or coco); MNIST uses the small encoder")
+        return
+    message = module.check_args(args)
+    if message:
+        parser.error(message)
+    if args.num_act > NUM_ACTIONS_MAX:
+        parser.error(f"--num_act must be in 2..{NUM_ACTIONS_MAX}, got {args.num_act}")
+    if args.sample_size is not None:
+        parser.error(f"--sample_size is for MNIST; the real-image lists are used whole")
+    if args.target_norm != "source" or args.visualize:
+        parser.error("--target_norm and --visualize are for MNIST; drop them with --dataset " + args.dataset)
+    if args.dataset == "cub" and not args.cub_root:
+        parser.error("--cub_root is needed with --dataset cub: the CUB_200_2011 folder of the official archive")
+    if args.dataset == "coco" and not args.coco_root:
+        parser.error("--coco_root is needed with --dataset coco: the COCO 2017 folder (annotations/, train2017/, val2017/)")
+    if stage == "encoder" and not args.backbone_weights and not args.evaluate:
+        parser.error("--backbone_weights is needed with --dataset " + args.dataset + ": a VGG16 state dict with torchvision key "
+                     "names (e.g. the Caffe-converted vgg16_caffe.pth of faster-rcnn.pytorch), or imagenet (torchvision's "
+                     "IMAGENET1K_V1, downloaded when online)")
 
 
 def parse_successor_args(argv=None, description=None, grouped=True, needs=None, visualizes=False, stage="encoder"):
