@@ -17,6 +17,7 @@ from utils.data.registry import DATASETS
 from utils.localization.actions import NUM_ACTIONS_MAX, NUM_ACTIONS_SUPPORTED
 from utils.localization.flags import add_plugin_flags, add_shared_flag, check_shared_flags
 from utils.run.flags import add_run_flags, add_speed_flags, check_run_flags
+from utils.successor.backbone import WEIGHTS_HELP
 from utils.successor.groups import TRAIN_MODES
 
 # --target_norm: the (mean, std) adaptation normalises the target images with
@@ -211,6 +212,9 @@ def check_dataset(parser, args, stage):
         parser.error("--cub_root is needed with --dataset cub: the CUB_200_2011 folder of the official archive")
     if args.dataset == "coco" and not args.coco_root:
         parser.error("--coco_root is needed with --dataset coco: the COCO 2017 folder (annotations/, train2017/, val2017/)")
+    weights = args.backbone_weights
+    if weights and weights not in ("imagenet", "random") and not os.path.isfile(weights):  # before the images are read
+        parser.error(f"--backbone_weights {weights} does not exist; {WEIGHTS_HELP}")
     if stage == "encoder" and not args.backbone_weights and not args.evaluate:
         parser.error("--backbone_weights is needed with --dataset " + args.dataset + ": a VGG16 state dict with torchvision key "
                      "names (e.g. the Caffe-converted vgg16_caffe.pth of faster-rcnn.pytorch), or imagenet (torchvision's "
