@@ -5,16 +5,13 @@ selection, preprocessing against OpenCV, the data tool's figures by hand, and ev
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from conftest import ROOT
 from real_folders import make_coco, make_cub, write_jpeg
+from tools import real_data
 from utils.data import coco, cub
 from utils.data.real import decode, input_boxes, preprocess
 from utils.data.registry import DATASETS
@@ -115,14 +112,17 @@ def test_box_rule_matches_the_spec_by_hand():
     assert boxes.tolist() == [[5.0, 40.0, 54.5, 138.0]]
 
 
-def run_tool(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "real_data.py"), *args], capture_output=True, text=True)
+def run_tool(capsys, *args):
+    """tools/real_data.py in-process -> (exit code, stdout, stderr)."""
+    code = real_data.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_real_data_tool_figures_by_hand(folders, tmp_path):
+def test_real_data_tool_figures_by_hand(folders, tmp_path, capsys):
     out = str(tmp_path / "cub.json")
-    done = run_tool("--dataset", "cub", "--cub_root", folders["cub"], "--cub_lists", folders["lists"], "--out", out)
-    assert done.returncode == 0, done.stderr
+    code, _, err = run_tool(capsys, "--dataset", "cub", "--cub_root", folders["cub"], "--cub_lists", folders["lists"], "--out", out)
+    assert code == 0, err
     with open(out) as stream:
         figures = json.load(stream)
     assert set(figures) == {"warbler_train15", "warbler_val5", "wren_193_197"}
@@ -140,8 +140,9 @@ def test_real_data_tool_figures_by_hand(folders, tmp_path):
         assert figures[name]["whole_image_corloc"] == pytest.approx(100.0 * hits / len(rows))
         assert figures[name]["box_side_quartiles"] == pytest.approx(list(np.quantile(sides, [0.25, 0.5, 0.75])), rel=1e-5)
     out = str(tmp_path / "coco.json")
-    done = run_tool("--dataset", "coco", "--coco_root", folders["coco"], "--classes", "dog", "cat", "--out", out)
-    assert done.returncode == 0, done.stderr
+    code, printed, err = run_tool(capsys, "--dataset", "coco", "--coco_root", folders["coco"], "--classes", "dog", "cat", "--out", out)
+    assert code == 0, err
+    assert "train2017_dog: 5 images with dog, 3 with exactly one (1 of them a crowd annotation), 2 with several" in printed
     with open(out) as stream:
         figures = json.load(stream)
     assert list(figures) == ["train2017_dog", "val2017_dog", "train2017_cat", "val2017_cat"]
@@ -193,14 +194,14 @@ def test_cub_errors_are_one_line(folders, tmp_path, case, expected):
         assert folders["cub_rows"]["warbler_train15"][0][1] in message
 
 
-def test_coco_errors_are_one_line(folders, tmp_path):
+def test_coco_errors_are_one_line(folders, tmp_path, capsys):
     with pytest.raises(DataError, match="no class 'zebra'"):
         coco.coco_list(folders["coco"], "train", "zebra")
     with pytest.raises(DataError, match="instances_train2017.json is missing"):
         os.makedirs(tmp_path / "empty")
         coco.coco_list(str(tmp_path / "empty"), "train", "dog")
-    done = run_tool("--dataset", "coco", "--coco_root", folders["coco"], "--classes", "zebra")
-    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "zebra" in done.stderr and "Traceback" not in done.stderr
+    code, _, err = run_tool(capsys, "--dataset", "coco", "--coco_root", folders["coco"], "--classes", "zebra")
+    assert code == 1 and err.count("\n") == 1 and "zebra" in err and "Traceback" not in err
 
 
 def test_unknown_list_names_the_folder(folders):
