@@ -57,12 +57,12 @@ def source_models(args, device, run_dir, resuming):
                               f"give the one it was trained with as --pretrained")
     if state.get("encoder_sha256") and file_sha256(encoder_path) != state["encoder_sha256"]:
         warn(f"{encoder_path} is not the file the agent was trained with (sha256 differs)")
-    encoder = load_encoder(encoder_path, args, device)
+    encoder = load_encoder(encoder_path, args, device, run_dir)
     agent = load_agent(agent_path, args, device)
     if not args.evaluate:  # a resumed adaptation continues from the agent and encoder it started from
         check_inputs(run_dir, {"--pretrained_agent": agent_path, "--pretrained": encoder_path}, resuming=resuming)
-    print(f"agent: {agent_path} (epoch {state.get('epoch')}, source {state.get('bg_name')} digit {state.get('digit')}, "
-          f"test Loc Acc {state.get('acc')})")
+    source = f"{state.get('bg_name')} digit {state.get('digit')}" if args.dataset == "mnist" else args.dataset
+    print(f"agent: {agent_path} (epoch {state.get('epoch')}, source {source}, test Loc Acc {state.get('acc')})")
     return encoder, agent, encoder_path
 
 

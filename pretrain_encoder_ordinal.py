@@ -7,6 +7,7 @@ if __name__ == "__main__":  # before the heavy imports: Ctrl-C while torch loads
 
     quiet_ctrl_c()
 
+import dataclasses
 import os
 
 import torch
@@ -15,13 +16,13 @@ from utils.plots import draw_run_curves, reconstruction_figure
 from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
 from utils.run.context import RunContext
 from utils.run.entry import script_main
-from utils.run.folder import record_variant
+from utils.run.folder import check_inputs, record_variant
 from utils.run.logging import EpochLine
 from utils.run.loop import LAST_UNLESS_STOPPING, CheckpointPolicy, fit, make_optimizer, report_summary
 from utils.successor.agents import new_encoder
 from utils.successor.backbone import load_backbone_weights
 from utils.successor.config import EncoderConfig
-from utils.successor.data import build_prototype_loaders, other_digit_test_loaders, record_lists, record_subset
+from utils.successor.data import base_map_loaders, build_prototype_loaders, other_digit_test_loaders, record_lists, record_subset
 from utils.successor.epochs import encoder_epoch
 from utils.successor.flags import FREE_FLAGS, parse_successor_args
 
@@ -104,17 +105,26 @@ def final_summary(ctx, encoder, config, step):
 
 
 def run(args, run_dir):
+    real, backbone = args.dataset != "mnist", None
+    if real:  # the VGG16 weights before any image is read, so a bad file stops the run at once
+        torch.manual_seed(args.seed)  # the head's initialisation, as RunContext seeds it
+        encoder = new_encoder(args)
+        backbone = None if args.evaluate else load_backbone_weights(encoder, args.backbone_weights)
     ctx = RunContext(args, run_dir, "pretrain_encoder", build_prototype_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
     record_lists(run_dir, ctx.loaders)
-    encoder = new_encoder(args)
-    backbone = None
-    if args.dataset != "mnist" and not args.evaluate:
-        backbone = load_backbone_weights(encoder, args.backbone_weights)
+    if not real:
+        encoder = new_encoder(args)
+    if backbone:
         print(f"backbone: VGG16 {backbone.get('warning') or backbone.get('variant') or backbone['path'] + ' sha256 ' + backbone['sha256']}")
         record_variant(run_dir, "backbone_weights", backbone)
+        if backbone.get("path"):  # a resumed run continues from the same weights file (moved or copied is fine)
+            check_inputs(run_dir, {"--backbone_weights": backbone["path"]}, resuming=ctx.resume is not None)
     encoder = encoder.to(ctx.device)
     config = EncoderConfig.from_args(args)
+    if not encoder.has_decoder and not args.evaluate:  # a frozen base alone (VGG16): its maps once per run
+        ctx.loaders = base_map_loaders(ctx, encoder, config.precision)
+        config = dataclasses.replace(config, maps_given=True)
     try:
         last_epoch = None if args.evaluate else train(ctx, encoder, config, backbone)
         if args.evaluate:

@@ -10,6 +10,7 @@ import os
 
 import torch
 
+from utils.localization.evaluation import baseline_corloc, too_small_share
 from utils.localization.rollout import corloc
 from utils.plots import draw_run_curves
 from utils.run.checkpoints import load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
@@ -53,7 +54,10 @@ def final_summary(ctx, frozen, agent, config, step):
             summary[f"Test {kind.title()} Loc Acc"] = float(load_checkpoint(path)["acc"])
     state = load_weights(agent, os.path.join(run_dir, "best.pth.tar"), "agent")
     summary["Test Best Epoch"] = int(state["epoch"])
-    if ctx.args.dataset != "mnist":  # no other digits
+    if ctx.args.dataset != "mnist":  # no other digits; the baselines of the test list (small objects cap CorLoc)
+        targets = [t for _, t in ctx.loaders["test"]]
+        summary.update(baseline_corloc(targets, config.rollout, ctx.fresh_generator("summary"), ctx.device))
+        summary["Test Share Too Small"] = too_small_share(ctx.loaders["test"].dataset.targets, config.rollout.min_box_side)
         return report_summary(ctx, summary, step, f"summary (best chosen on test {SELECTION})")
     summary["Test Gen Acc"], per_digit = generalisation_acc(ctx, frozen, agent, config)
     summary.update({f"Test Gen Acc digit {digit}": acc for digit, acc in per_digit.items()})
@@ -88,7 +92,7 @@ def run(args, run_dir):
     encoder_path = resolve_checkpoint(args.pretrained, args.saveroot, "--pretrained")
     if not args.evaluate:
         check_inputs(run_dir, {"--pretrained": encoder_path}, resuming=ctx.resume is not None)
-    encoder = load_encoder(encoder_path, args, ctx.device)
+    encoder = load_encoder(encoder_path, args, ctx.device, run_dir)
     agent = build_agent(args, ctx.device)
     config = AgentConfig.from_args(args)
     frozen = build_frozen_encoder(ctx, encoder, config.rollout.precision, ("train", "test"))

@@ -12,13 +12,45 @@ SPATIAL_SCALE = 0.5
 FEATURE_CHANNELS = 64
 
 
-class RoIEncoder(nn.Module):
+class RoIEmbedder(nn.Module):
+    """What the successor's encoders share: pooling a p x p RoI feature from a backbone map (RoIAlign or
+    RoIPool at `spatial_scale`) and projecting it with the head `RCNN_top` to the embedding. A subclass
+    sets `spatial_scale`, `pooling_size`, `pooling_mode` and `RCNN_top`, and implements `features`."""
+
+    spatial_scale = SPATIAL_SCALE
+    has_decoder = False
+
+    def roi_features(self, features, rois):
+        """RoIs (K, 5), or boxes (N, 4) one per image -> (K, C, p, p) pooled RoI features."""
+        if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: pool in float32
+            features = features.float()
+        return pool_rois(features, rois, self.pooling_size, self.spatial_scale, self.pooling_mode)
+
+    def project(self, roi_features):
+        """(K, C, p, p) -> (K, dim) embedding (dropout in train mode, independent per element)."""
+        hidden = self.RCNN_top[1](self.RCNN_top[0](roi_features.flatten(1)))
+        if self.training:  # Dropout is the identity in eval mode: skip the call
+            hidden = self.RCNN_top[2](hidden)
+        return self.RCNN_top[3](hidden)
+
+    def embed(self, features, rois):
+        """Embeds RoIs from a backbone map -> (K, dim)."""
+        return self.project(self.roi_features(features, rois))
+
+    def embed_sets(self, features, boxes):
+        """Embeds R box sets of the N images in one head pass: boxes (R, N, 4) -> (R, N, dim)."""
+        return self.embed(features, set_rois(boxes)).view(*boxes.shape[:2], -1)
+
+
+class RoIEncoder(RoIEmbedder):
     """Encoder, projection head (`RCNN_top`) and decoder; key names as the successor's checkpoints.
 
     `features(images)` (N, 1, 84, 84) -> (N, 64, 42, 42); `roi_features(features, rois)` -> (K, 64, p, p);
     `project(roi_feature)` -> (K, dim); `decode(features)` -> (N, 1, 84, 84) in [0, 1].
     rois: (K, 5) `[batch_index, x1, y1, x2, y2]` in pixels, or (N, 4) boxes, one per image.
     """
+
+    has_decoder = True
 
     def __init__(self, pooling_size=7, pooling_mode="align", dim=512):
         super().__init__()
@@ -57,27 +89,6 @@ class RoIEncoder(nn.Module):
     def decode(self, features):
         """(N, 64, 42, 42) -> (N, 1, 84, 84) reconstruction in [0, 1]."""
         return self.decoder(features)
-
-    def roi_features(self, features, rois):
-        """RoIs (K, 5), or boxes (N, 4) one per image -> (K, 64, p, p) pooled RoI features."""
-        if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: pool in float32
-            features = features.float()
-        return pool_rois(features, rois, self.pooling_size, SPATIAL_SCALE, self.pooling_mode)
-
-    def project(self, roi_features):
-        """(K, 64, p, p) -> (K, dim) embedding (dropout in train mode, independent per element)."""
-        hidden = self.RCNN_top[1](self.RCNN_top[0](roi_features.flatten(1)))
-        if self.training:  # Dropout is the identity in eval mode: skip the call
-            hidden = self.RCNN_top[2](hidden)
-        return self.RCNN_top[3](hidden)
-
-    def embed(self, features, rois):
-        """Embeds RoIs from an encoder map -> (K, dim)."""
-        return self.project(self.roi_features(features, rois))
-
-    def embed_sets(self, features, boxes):
-        """Embeds R box sets of the N images in one head pass: boxes (R, N, 4) -> (R, N, dim)."""
-        return self.embed(features, set_rois(boxes)).view(*boxes.shape[:2], -1)
 
     def forward(self, images, rois):
         """The pretraining forward: (reconstruction (N, 1, 84, 84), embedding (K, dim))."""

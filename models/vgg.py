@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from models.net import POOLING_MODES, pool_rois, set_rois
+from models.encoder import RoIEmbedder
+from models.net import POOLING_MODES
 
 SPATIAL_SCALE = 1.0 / 16
 FEATURE_CHANNELS = 512
@@ -25,7 +26,7 @@ def vgg16_base():
     return base
 
 
-class VGGRoIEncoder(nn.Module):
+class VGGRoIEncoder(RoIEmbedder):
     """Frozen VGG16 base (`RCNN_base`) and trainable projection head (`RCNN_top`, PyTorch default init).
 
     `features(images)` (N, 3, S, S) -> (N, 512, S/16, S/16); `roi_features(features, rois)` -> (K, 512, p, p);
@@ -56,27 +57,6 @@ class VGGRoIEncoder(nn.Module):
     def features(self, images):
         """(N, 3, S, S) -> (N, 512, S/16, S/16) conv5_3 map."""
         return self.RCNN_base(images)
-
-    def roi_features(self, features, rois):
-        """RoIs (K, 5), or boxes (N, 4) one per image -> (K, 512, p, p) pooled RoI features."""
-        if features.dtype not in (torch.float32, torch.float64):  # bf16 under autocast: pool in float32
-            features = features.float()
-        return pool_rois(features, rois, self.pooling_size, SPATIAL_SCALE, self.pooling_mode)
-
-    def project(self, roi_features):
-        """(K, 512, p, p) -> (K, dim) embedding (dropout in train mode, independent per element)."""
-        hidden = self.RCNN_top[1](self.RCNN_top[0](roi_features.flatten(1)))
-        if self.training:  # Dropout is the identity in eval mode: skip the call
-            hidden = self.RCNN_top[2](hidden)
-        return self.RCNN_top[3](hidden)
-
-    def embed(self, features, rois):
-        """Embeds RoIs from a base map -> (K, dim)."""
-        return self.project(self.roi_features(features, rois))
-
-    def embed_sets(self, features, boxes):
-        """Embeds R box sets of the N images in one head pass: boxes (R, N, 4) -> (R, N, dim)."""
-        return self.embed(features, set_rois(boxes)).view(*boxes.shape[:2], -1)
 
     def forward(self, images, rois):
         """The embedding (K, dim) of RoIs of the images."""

@@ -9,4 +9,4 @@ SEED=${SEED:-0} SOURCE=${SOURCE:-dog}
 exec "$PYTHON" train_agent.py --dataset coco --coco_root "${COCO_ROOT:?set COCO_ROOT to the COCO 2017 folder}" \
     --saveroot "${RESULTS:-results}" --seed "$SEED" --savename "agent_coco_${SOURCE}_seed$SEED" \
     --pretrained "pretrain_coco_${SOURCE}_seed$SEED/last.pth.tar" --sel_cls "$SOURCE" --backbone vgg16 --dim 1024 --dim_ag 512 \
-    --img_size 224 --min_box_side 40 --num_act 14 --batch_size 50 "$@"
+    --img_size 224 --min_box_side 40 --batch_size 50 "$@"

@@ -9,4 +9,4 @@ SEED=${SEED:-0}
 exec "$PYTHON" train_agent.py --dataset cub --cub_root "${CUB_ROOT:?set CUB_ROOT to the CUB_200_2011 folder}" \
     --saveroot "${RESULTS:-results}" --seed "$SEED" --savename "agent_cub_warbler_seed$SEED" \
     --pretrained "pretrain_cub_warbler_seed$SEED/last.pth.tar" --dim 1024 --dim_ag 512 --bg_name warbler --backbone vgg16 \
-    --img_size 224 --min_box_side 40 --num_act 14 --batch_size 50 "$@"
+    --img_size 224 --min_box_side 40 --batch_size 50 "$@"

@@ -29,14 +29,17 @@ def read_json(path):
 
 def read_run(run_dir):
     """(target (bg, digit), summary dict, epochs run) of one adaptation run folder; a real-image run's
-    target is (its test list, "") from data_lists.json."""
+    target is (its test list with the support size and the adaptation list, "") from data_lists.json."""
     summary = read_json(os.path.join(run_dir, "summary.json"))
     lists_path = os.path.join(run_dir, "data_lists.json")
     if os.path.isfile(lists_path):
         lists = read_json(lists_path)
         if not isinstance(summary, dict) or not isinstance(lists, dict) or "name" not in lists.get("test", {}):
             raise SummaryError(f"{run_dir}: summary.json or data_lists.json is not what adapt_agent.py writes")
-        return (lists["test"]["name"], ""), summary, int(summary.get("Last Epoch", -1)) + 1
+        target = f"{lists['test']['name']}, support {len(lists.get('support', {}).get('ids', []))}"
+        if lists["train"]["name"] != lists["test"]["name"]:
+            target += f", adapted on {lists['train']['name']}"
+        return (target, ""), summary, int(summary.get("Last Epoch", -1)) + 1
     support = read_json(os.path.join(run_dir, "support_inds.json"))
     if not isinstance(summary, dict) or not isinstance(support, dict) or not {"bg", "digit"} <= set(support):
         raise SummaryError(f"{run_dir}: summary.json or support_inds.json is not what adapt_agent.py writes")

@@ -24,16 +24,20 @@ def annotation_path(root, split):
 
 @functools.lru_cache(maxsize=2)
 def read_annotations(root, split):
-    """The annotation JSON of a split -> (images {id: record}, annotations, categories {name: id})."""
+    """The annotation JSON of a split -> (images {id: (file name, width, height)}, annotations [(image id,
+    category id, bbox, iscrowd)], categories {name: id}); only these fields are kept (the file's
+    segmentations take gigabytes as Python objects)."""
     require_folder(root, "COCO 2017 (annotations/, train2017/, val2017/)", "--coco_root")
     path = annotation_path(root, split)
     require_file(path, COCO_HINT)
     try:
         with open(path) as stream:
             data = json.load(stream)
-        images = {image["id"]: image for image in data["images"]}
+        images = {image["id"]: (image["file_name"], image["width"], image["height"]) for image in data["images"]}
         categories = {category["name"]: category["id"] for category in data["categories"]}
-        annotations = data["annotations"]
+        annotations = [(a["image_id"], a["category_id"], [float(v) for v in a["bbox"]], int(a.get("iscrowd", 0)))
+                       for a in data["annotations"]]
+        del data
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DataError(f"{path} is not a COCO instances file ({error.__class__.__name__}: {error}); {COCO_HINT}") from None
     return images, annotations, categories
@@ -49,19 +53,20 @@ def category_id(root, split, name):
 
 def select(root, split, name):
     """The images of `split` with exactly one annotation of class `name` -> (sorted image ids, their
-    target annotations, counts {"with_class", "single", "single_crowd", "multi"})."""
+    target annotations (image id, category id, bbox, iscrowd), counts {"with_class", "single",
+    "single_crowd", "multi"})."""
     images, annotations, _ = read_annotations(root, split)
     wanted = category_id(root, split, name)
     per_image = {}
     for annotation in annotations:
-        if annotation["category_id"] == wanted:
-            per_image.setdefault(annotation["image_id"], []).append(annotation)
+        if annotation[1] == wanted:
+            per_image.setdefault(annotation[0], []).append(annotation)
     chosen = sorted(image_id for image_id, found in per_image.items() if len(found) == 1)
     for image_id in chosen:
         if image_id not in images:
             raise DataError(f"{annotation_path(root, split)}: an annotation names image id {image_id}, which its images lack")
     targets = [per_image[image_id][0] for image_id in chosen]
-    counts = {"with_class": len(per_image), "single": len(chosen), "single_crowd": sum(int(t.get("iscrowd", 0)) for t in targets),
+    counts = {"with_class": len(per_image), "single": len(chosen), "single_crowd": sum(t[3] for t in targets),
               "multi": len(per_image) - len(chosen)}
     return chosen, targets, counts
 
@@ -72,18 +77,19 @@ def coco_list(root, split, name, size=REAL_IMAGE_SIZE):
     missing image file is a one-line DataError before any work."""
     images, _, _ = read_annotations(root, split)
     chosen, targets, counts = select(root, split, name)
-    keys = [os.path.join(f"{split}2017", images[image_id]["file_name"]) for image_id in chosen]
+    keys = [os.path.join(f"{split}2017", images[image_id][0]) for image_id in chosen]
     for key in keys:
         if not os.path.isfile(os.path.join(root, key)):
             raise DataError(f"image {os.path.join(root, key)} is missing ({annotation_path(root, split)} lists it): {COCO_HINT}")
-    sizes = [(images[image_id]["width"], images[image_id]["height"]) for image_id in chosen]
-    dataset = RealImages(f"{split}2017_{name}", root, keys, chosen, [t["bbox"] for t in targets], sizes=sizes, size=size)
+    sizes = [images[image_id][1:] for image_id in chosen]
+    dataset = RealImages(f"{split}2017_{name}", root, keys, chosen, [t[2] for t in targets], sizes=sizes, size=size)
     dataset.counts = counts
     return dataset
 
 
 # the successor's splits (utils/data/registry.py)
 IMAGE_SIZE, CHANNELS, BACKBONE = REAL_IMAGE_SIZE, 3, "vgg16"
+FLAGS = ("coco_root", "sel_cls", "backbone_weights")
 
 
 def check_args(args):

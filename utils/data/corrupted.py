@@ -40,6 +40,7 @@ class CorruptedMNIST(ClutteredMNIST):
 
 # the successor's splits (utils/data/registry.py)
 IMAGE_SIZE, CHANNELS, BACKBONE = 84, 1, "mnist"
+FLAGS = ("datapath", "digit", "bg_name", "sample_size", "target_norm", "visualize")
 
 
 def check_args(args):

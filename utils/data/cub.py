@@ -41,8 +41,10 @@ def read_rows(path, columns):
 def read_index(root):
     """{relative image path 'images/<NNN.Name>/<file>.jpg': image id} and {image id: [x, y, w, h]}."""
     require_folder(root, "CUB-200-2011 (images/, images.txt, bounding_boxes.txt)", "--cub_root")
-    ids = {}
-    for fields in read_rows(os.path.join(root, "images.txt"), 2):
+    ids, path = {}, os.path.join(root, "images.txt")
+    for number, fields in enumerate(read_rows(path, 2), 1):
+        if not fields[0].isdigit():
+            raise DataError(f"{path} line {number}: {' '.join(fields)!r} is not '<id> <NNN.Name>/<file>.jpg'; {ARCHIVE_HINT}")
         ids["images/" + fields[1]] = int(fields[0])
     path = os.path.join(root, "bounding_boxes.txt")
     boxes = {}
@@ -68,11 +70,13 @@ def read_list(path):
         with open(path) as stream:
             data = json.load(stream)
         names, labels = data["image_names"], data["image_labels"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        keys = ["images/" + name.replace("\\", "/").rsplit("images/", 1)[-1] for name in names]
+        labels = [int(label) for label in labels]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise DataError(f"{path} is not a CUB group list (a JSON object with image_names and image_labels): {error}") from None
-    if len(names) != len(labels):
-        raise DataError(f"{path}: {len(names)} image_names but {len(labels)} image_labels")
-    return ["images/" + name.replace("\\", "/").rsplit("images/", 1)[-1] for name in names], [int(label) for label in labels]
+    if len(keys) != len(labels):
+        raise DataError(f"{path}: {len(keys)} image_names but {len(labels)} image_labels")
+    return keys, labels
 
 
 def cub_list(root, name, lists_dir=CUB_LISTS, size=REAL_IMAGE_SIZE, decode=True):
@@ -102,14 +106,13 @@ def class_count(keys):
 
 # the successor's splits (utils/data/registry.py)
 IMAGE_SIZE, CHANNELS, BACKBONE = REAL_IMAGE_SIZE, 3, "vgg16"
+FLAGS = ("bg_name", "cub_root", "cub_lists", "cub_adapt_on", "backbone_weights")
 
 
 def check_args(args):
     """What the CUB stages need of the flags -> a one-line message, or None."""
     if args.bg_name not in TARGET_LISTS:
         return f"--bg_name with --dataset cub names the test / target list: one of {', '.join(TARGET_LISTS)}"
-    if args.sel_cls:
-        return "--sel_cls picks a COCO class; CUB's lists are chosen with --bg_name"
     return None
 
 

@@ -72,7 +72,7 @@ class RealImages(torch.utils.data.Dataset):
     def __init__(self, name, root, keys, ids, xywh, sizes=None, groups=None, in_memory=False, size=REAL_IMAGE_SIZE):
         self.name, self.root, self.keys, self.ids, self.size = name, root, list(keys), list(ids), size
         self.groups = None if groups is None else list(groups)
-        self.subset, self.file_count, self.split = None, len(self.keys), name
+        self.split = name
         self.pixels = None
         if in_memory:
             decoded = [decode(self.path(i)) for i in range(len(self.keys))]

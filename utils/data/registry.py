@@ -2,6 +2,8 @@
 
 - `IMAGE_SIZE`, `CHANNELS`, `BACKBONE`: the network input side and channels, and the encoder that
   reads them ("mnist": the small RoI encoder with decoder, models/encoder.py; "vgg16": models/vgg.py);
+- `FLAGS`: which of the dataset-specific flags it reads (utils/successor/flags.py DATASET_FLAGS; the
+  others are refused when given);
 - `check_args(args)` -> a one-line message when its flags do not fit, else None;
 - `source_splits(args)` -> (train, test) datasets of encoder pretraining and agent training;
 - `target_splits(args)` -> (adaptation images, test images) of adaptation (the support is drawn from

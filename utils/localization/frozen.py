@@ -59,11 +59,11 @@ def parameter_checksum(module):
 
 
 class FrozenEncoder:
-    """The frozen `encoder` (a RoIEncoder in eval mode) of a run, as its epochs read it.
+    """The frozen `encoder` (a RoIEncoder or VGGRoIEncoder in eval mode) of a run, as its epochs read it.
 
     `batch(dataset, rows, targets)` -> (maps, rows into maps (B,), ground-truth embeddings (B, D)) of
-    the images `rows` (B,) int64 of `dataset` (a ClutteredMNIST-like dataset: `images`, `targets`,
-    indexing with a tensor gives (images, targets)) with their boxes `targets` (B, 4); `memo(dataset)`
+    the images `rows` (B,) int64 of `dataset` (indexing it with a tensor gives (images, targets), as
+    ClutteredMNIST and RealImages do) with their boxes `targets` (B, 4); `memo(dataset)`
     -> its BoxMemo or None. With `plan.cache_maps` the maps and embeddings of a dataset are computed in
     batches of `batch_size` when first asked for and kept (maps in float32 under bf16 autocast too:
     RoIAlign pools float32 maps); otherwise each call encodes its images.

@@ -4,12 +4,13 @@ encoder, building the agent (`--agent`), its checkpoint and an evaluation pass."
 import os
 
 from models import RoIEncoder, VGGRoIEncoder
-from utils.data.registry import DATASETS
 from models.agent import AGENTS, agent_record, record_mismatch
+from utils.data.registry import DATASETS
 from utils.errors import CheckpointError
 from utils.localization.evaluation import evaluate_split
 from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint
 from utils.run.files import file_sha256
+from utils.run.folder import record_variant
 from utils.successor.epochs import agent_epoch
 
 
@@ -22,14 +23,17 @@ def new_encoder(args):
     return RoIEncoder(args.pooling_size, args.pooling_mode, args.dim)
 
 
-def load_encoder(path, args, device):
-    """The frozen encoder in eval mode (`--freeze`: the encoder never trains here)."""
+def load_encoder(path, args, device, run_dir=None):
+    """The frozen encoder in eval mode (`--freeze`: the encoder never trains here). A real-image encoder's
+    record of its VGG16 weights is printed and, with `run_dir`, labels the run (run.json "variants")."""
     encoder = new_encoder(args)
     state = load_weights(encoder, path, "encoder")
     print(f"encoder: {path} (epoch {state.get('epoch')}, test Ord Acc Proto {state.get('acc_proto', state.get('acc'))})")
     backbone = state.get("backbone")
-    if backbone and backbone.get("backbone_weights") != "file":
-        print(f"encoder backbone: {backbone.get('warning') or backbone.get('variant')}")
+    if backbone:
+        print(f"encoder backbone: VGG16 {backbone.get('warning') or backbone.get('variant') or backbone.get('path')}")
+        if run_dir:
+            record_variant(run_dir, "backbone_weights", backbone)
     return encoder.requires_grad_(False).eval().to(device)
 
 

@@ -17,6 +17,7 @@ class EncoderConfig:
     lamb: float = 0.1  # ordinal loss weight
     lamb_base: float = 1.0  # reconstruction loss weight (an encoder without a decoder has no such loss)
     image_size: int = 84  # S: which anchors the pair sampler draws from (utils/successor/anchors.py)
+    maps_given: bool = False  # batches hold the frozen base's maps, not images (utils/successor/data.py base_map_loaders)
     precision: Precision = Precision()
     loop: LoopConfig = LoopConfig()
 

@@ -116,6 +116,43 @@ def record_lists(run_dir, loaders, support=None):
     return write_json(os.path.join(run_dir, "data_lists.json"), record, indent=None)
 
 
+class BaseMaps(torch.utils.data.Dataset):
+    """A dataset with its images replaced by the frozen base's maps `maps` (N, C, h, w): a 1-D index gives
+    (maps (B, C, h, w), targets (B, 4)); `targets` and the data fingerprint are the dataset's."""
+
+    def __init__(self, dataset, maps):
+        self.dataset, self.maps, self.targets = dataset, maps, dataset.targets
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        rows = torch.as_tensor(index, dtype=torch.long)
+        return self.maps[rows.to(self.maps.device)], self.targets[rows].clone()
+
+    def fingerprint_parts(self):
+        return self.dataset.fingerprint_parts()
+
+
+def base_map_loaders(ctx, encoder, precision):
+    """Encoder pretraining with a frozen base and no decoder (the VGG16 encoder): the loaders of `ctx`
+    over each image's base map, computed once per run on the run's device (the base has no dropout and
+    never trains, so every epoch would compute the same maps), in the same order and shuffling."""
+    loaders = dict(ctx.loaders)
+    for name, shuffle in (("train", True), ("test", False)):
+        dataset = ctx.loaders[name].dataset
+        parts = []
+        with torch.no_grad(), precision.autocast(ctx.device):
+            for start in range(0, len(dataset), ctx.args.batch_size):
+                images, _ = dataset[torch.arange(start, min(start + ctx.args.batch_size, len(dataset)))]
+                parts.append(encoder.features(images.to(ctx.device)).float())
+        loaders[name] = make_loader(BaseMaps(dataset, torch.cat(parts)), ctx.args.batch_size, shuffle,
+                                    ctx.generators["shuffle"] if shuffle else None, 0, None)  # maps already on the device
+    print(f"speed: the frozen VGG16 base ran once per image ({sum(len(loaders[n].dataset) for n in ('train', 'test'))} images); "
+          f"every epoch pools and projects from its maps")
+    return loaders
+
+
 def free_memory(device, meminfo="/proc/meminfo"):
     """Bytes free for a cache on `device` (CUDA: the device's free memory; CPU: the available RAM).
     On Linux the kernel's MemAvailable, which counts the page cache that it can reclaim (after

@@ -28,9 +28,10 @@ def count(mask):
 def encoder_batch(encoder, images, targets, config, generator):
     """Losses and per-image correctness of one batch (cut to whole groups of K).
 
-    One encoder pass; the reconstruction from its map (an encoder without a decoder, the VGG16 one:
-    none, and a reconstruction loss of 0); the ground truth and both anchor boxes of every image
-    through the head in one pass (dropout independent per element, as three calls).
+    One encoder pass (none when the batch holds the frozen base's maps, `config.maps_given`); the
+    reconstruction from its map (an encoder without a decoder, the VGG16 one: none, and a
+    reconstruction loss of 0); the ground truth and both anchor boxes of every image through the head
+    in one pass (dropout independent per element, as three calls).
     """
     k = config.group_size
     used = used_count(images.shape[0], k)
@@ -38,9 +39,9 @@ def encoder_batch(encoder, images, targets, config, generator):
     anchors = None if config.image_size == IMAGE_SIZE else real_anchors(config.image_size, targets.device)
     boxes, ious = draw_anchor_pairs(targets, generator, anchors)
     perm = draw_group_permutation(used // k, images.device, generator)
-    decodes = getattr(encoder, "has_decoder", True)
+    decodes = encoder.has_decoder
     with config.precision.autocast(images.device):
-        features = encoder.features(images)
+        features = images if config.maps_given else encoder.features(images)
         reconstruction = encoder.decode(features) if decodes else None
         sets = torch.cat([targets[None], boxes.transpose(0, 1)])  # (3, B, 4): gt, box i, box j
         f_gt, f_i, f_j = encoder.embed_sets(features, sets).float()

@@ -25,10 +25,11 @@ TARGET_NORMS = {"source": (MNIST_MEAN, MNIST_STD), "author_log": (0.0334, 0.1653
 # the successor's defaults of the flags both methods share
 DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_len=10, gamma=0.99, steps=[80], epochs=200,
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
-                patience=100, pooling_size=7, pooling_mode="align", num_act=10, min_box_side=28, greedy=0)
-# flags that may change when a run resumes (besides the run flags): the input checkpoints' paths
-# (batched_eval: a retired flag that resume states written before it went still hold)
-FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache", "batched_eval")
+                patience=100, pooling_size=7, pooling_mode="align", num_act=None, min_box_side=28, greedy=0)
+# flags that may change when a run resumes (besides the run flags): the input checkpoints' and data's paths (the
+# data fingerprint and the inputs' sha256 still must match; batched_eval: a retired flag that resume states written before it went still hold)
+FREE_FLAGS = ("pretrained", "pretrained_agent", "visualize", "feature_cache", "box_cache", "batched_eval", "cub_root", "cub_lists",
+              "coco_root", "backbone_weights")
 
 
 def sample_size(text):
@@ -91,7 +92,7 @@ def get_successor_parser(description=None):
     add("--sign", action="store_true", help="reward is the sign of the distance decrease")
     shared("seq_len")
     shared("num_act", help=f"number of actions, 2..{NUM_ACTIONS_SUPPORTED} on MNIST, 2..{NUM_ACTIONS_MAX} on real images "
-                            "(ids 10-13 change the window's shape)")
+                            "(ids 10-13 change the window's shape); default: 10 on MNIST, 14 (the original's) on real images")
     shared("gamma")
     add("--dim", type=int, default=512, help="embedding dimension")
     add("--dim_ag", type=int, default=None, choices=[64, 512], help="agent input channels, the encoder's (default: 64 MNIST, 512 VGG16)")
@@ -127,22 +128,36 @@ def get_successor_parser(description=None):
     return p
 
 
-# flags no script reads, kept so that old command lines parse: a value other than the default is refused
-NEVER_READ = ()
 # the flags each stage does not read (the parser is shared): given another value than the default, refused with one line
 ENCODER_ONLY = ("lr", "optimizer", "steps", "lamb", "lamb_base", "margin", "backbone_weights")
 AGENT_ONLY = ("lr_ag", "optimizer_ag", "steps_ag", "lamb_ent", "gamma", "sign", "seq_len", "num_act", "min_box_side", "hidden_size",
               "greedy", "feature_cache", "box_cache", "reward", "agent", "pretrained")
-UNREAD = {"encoder": (*AGENT_ONLY, "support_size", "pretrained_agent", "target_norm"),
-          "agent": (*ENCODER_ONLY, "support_size", "pretrained_agent", "target_norm"),
+UNREAD = {"encoder": (*AGENT_ONLY, "support_size", "pretrained_agent", "target_norm", "cub_adapt_on"),
+          "agent": (*ENCODER_ONLY, "support_size", "pretrained_agent", "target_norm", "cub_adapt_on"),
           "adaptation": (*ENCODER_ONLY, "train_mode", "samples_per_class")}  # adaptation's anchor is the prototype
 
 
-def refuse_unread(parser, args, stage):
-    """One line (exit 2) for a flag that `stage` ("encoder", "agent", "adaptation") would not read."""
-    for flag in (*NEVER_READ, *UNREAD[stage]):
-        if getattr(args, flag) != parser.get_default(flag):
+# the flags only some datasets read (each dataset module's FLAGS, utils/data/registry.py): refused with the others
+DATASET_FLAGS = ("datapath", "digit", "bg_name", "sample_size", "target_norm", "visualize", "cub_root", "cub_lists", "cub_adapt_on",
+                 "coco_root", "sel_cls", "backbone_weights")
+
+
+def dataset_defaults(args):
+    """The defaults that depend on --dataset: the original's 14 actions on real images (10 on MNIST, whose
+    commands give 10), and the agent's input channels, the encoder's."""
+    real = DATASETS[args.dataset].BACKBONE == "vgg16"
+    return {"num_act": 14 if real else NUM_ACTIONS_SUPPORTED, "dim_ag": 512 if real else 64}
+
+
+def refuse_unread(parser, args, stage, defaults):
+    """One line (exit 2) for a flag that `stage` ("encoder", "agent", "adaptation") or the dataset would not
+    read; `defaults`: the dataset's own defaults (`dataset_defaults`)."""
+    for flag in UNREAD[stage]:
+        if getattr(args, flag) != defaults.get(flag, parser.get_default(flag)):
             parser.error(f"--{flag} is not read by {parser.prog} (the {stage} stage); drop it")
+    for flag in DATASET_FLAGS:
+        if flag not in DATASETS[args.dataset].FLAGS and getattr(args, flag) != parser.get_default(flag):
+            parser.error(f"--{flag} is not read with --dataset {args.dataset}; drop it")
 
 
 def check_successor_args(parser, args, grouped=True, needs=None, visualizes=False, stage="encoder"):
@@ -150,6 +165,10 @@ def check_successor_args(parser, args, grouped=True, needs=None, visualizes=Fals
     `needs`: {flag: what to give} of the flags the script cannot run without; `visualizes`: the
     script draws trajectories (adaptation), so --visualize means something; `stage`: which flags the
     script reads (`refuse_unread`)."""
+    defaults = dataset_defaults(args)
+    for flag, value in defaults.items():
+        if getattr(args, flag) is None:
+            setattr(args, flag, value)
     check_shared_flags(parser, args, ("epochs", "batch_size", "pooling_size", "seq_len", "log_interval", "steps_ag", "min_box_side",
                                       "samples_per_class", "support_size", "hidden_size", "dim"),
                        NUM_ACTIONS_SUPPORTED if args.dataset == "mnist" else NUM_ACTIONS_MAX)
@@ -174,7 +193,7 @@ def check_successor_args(parser, args, grouped=True, needs=None, visualizes=Fals
                      "rows); run without --compile")
     if args.visualize and not visualizes:
         parser.error("--visualize draws adaptation's trajectories (adapt_agent.py); this script has none to draw")
-    refuse_unread(parser, args, stage)
+    refuse_unread(parser, args, stage, defaults)
     check_dataset(parser, args, stage)
     return args
 
@@ -182,9 +201,7 @@ def check_successor_args(parser, args, grouped=True, needs=None, visualizes=Fals
 def check_dataset(parser, args, stage):
     """The flags that depend on --dataset (one line, exit 2, for a combination that does not fit)."""
     module = DATASETS[args.dataset]
-    channels = 512 if module.BACKBONE == "vgg16" else 64
-    if args.dim_ag is None:
-        args.dim_ag = channels
+    channels = dataset_defaults(args)["dim_ag"]
     if args.dim_ag != channels:
         parser.error(f"--dim_ag {args.dim_ag}: the {args.dataset} encoder's RoI features have {channels} channels; pass --dim_ag {channels}")
     if args.backbone == "res18":
@@ -193,28 +210,22 @@ def check_dataset(parser, args, stage):
     if args.img_size != module.IMAGE_SIZE:
         parser.error(f"--img_size {args.img_size} does not fit --dataset {args.dataset}: pass --img_size {module.IMAGE_SIZE}")
     if args.dataset == "mnist":
-        for flag in ("sel_cls", "cub_root", "coco_root", "backbone_weights"):
-            if getattr(args, flag):
-                parser.error(f"--{flag} is for the real-image datasets (--dataset cub or coco), not MNIST; drop it")
+        if args.bg_name not in (*BACKGROUNDS, MORECLUTTER):
+            parser.error(f"--bg_name {args.bg_name} names a CUB list (--dataset cub); MNIST's backgrounds are "
+                         f"{', '.join((*BACKGROUNDS, MORECLUTTER))}")
         if args.backbone == "vgg16":
             parser.error("--backbone vgg16 is the real-image encoder (--dataset cub or coco); MNIST uses the small encoder")
         return
     message = module.check_args(args)
     if message:
         parser.error(message)
-    if args.num_act > NUM_ACTIONS_MAX:
-        parser.error(f"--num_act must be in 2..{NUM_ACTIONS_MAX}, got {args.num_act}")
-    if args.sample_size is not None:
-        parser.error(f"--sample_size is for MNIST; the real-image lists are used whole")
-    if args.target_norm != "source" or args.visualize:
-        parser.error("--target_norm and --visualize are for MNIST; drop them with --dataset " + args.dataset)
     if args.dataset == "cub" and not args.cub_root:
         parser.error("--cub_root is needed with --dataset cub: the CUB_200_2011 folder of the official archive")
     if args.dataset == "coco" and not args.coco_root:
         parser.error("--coco_root is needed with --dataset coco: the COCO 2017 folder (annotations/, train2017/, val2017/)")
     weights = args.backbone_weights
     if weights and weights not in ("imagenet", "random") and not os.path.isfile(weights):  # before the images are read
-        parser.error(f"--backbone_weights {weights} does not exist; {WEIGHTS_HELP}")
+        parser.error(f"--backbone_weights {weights} is not a file; {WEIGHTS_HELP}")
     if stage == "encoder" and not args.backbone_weights and not args.evaluate:
         parser.error("--backbone_weights is needed with --dataset " + args.dataset + ": a VGG16 state dict with torchvision key "
                      "names (e.g. the Caffe-converted vgg16_caffe.pth of faster-rcnn.pytorch), or imagenet (torchvision's "
