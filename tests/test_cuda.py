@@ -44,3 +44,28 @@ def test_deterministic_runs_are_identical_on_cuda(synthetic_data, tmp_path):
             assert done.returncode == 0, done.stderr
     for kind in ("pre", "joint"):
         assert read_metrics(str(tmp_path / f"a_{kind}")) == read_metrics(str(tmp_path / f"b_{kind}"))
+
+
+def test_real_image_parts_on_cuda_equal_the_cpu():
+    """The real-image path on CUDA: the 14-action actor at 224 steps to the CPU's windows, the 224 anchors
+    and pair draws stay on the device, and the VGG16 encoder's embeddings match the CPU's."""
+    from models import VGGRoIEncoder
+    from utils.localization.actions import Actor
+    from utils.successor.anchors import draw_anchor_pairs, real_anchors
+
+    generator = torch.Generator().manual_seed(0)
+    actions = torch.randint(14, (10, 64), generator=generator)
+    cpu, gpu = (Actor(64, min_box_side=40, image_size=224, inclusive=True, num_actions=14, device=d) for d in ("cpu", "cuda"))
+    for step in actions:
+        assert torch.equal(cpu.step(step), gpu.step(step.cuda()).cpu())
+    targets = torch.tensor([[10.0, 20.0, 150.0, 200.0], [0.0, 0.0, 223.0, 223.0]], device="cuda")
+    boxes, ious = draw_anchor_pairs(targets, torch.Generator(device="cuda").manual_seed(0), real_anchors(224, "cuda"))
+    assert boxes.is_cuda and ious.is_cuda and real_anchors(224, "cuda").shape == (29824, 4)
+    torch.manual_seed(0)
+    encoder = VGGRoIEncoder(dim=64).eval()
+    images = torch.randn(2, 3, 224, 224, generator=generator)
+    rois = torch.tensor([[0.0, 10.0, 20.0, 150.0, 200.0], [1.0, 0.0, 0.0, 223.0, 223.0]])
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # TF32 convolutions would round more
+        expected = encoder(images, rois)
+        got = encoder.cuda()(images.cuda(), rois.cuda()).cpu()
+    assert torch.allclose(got, expected, rtol=1e-3, atol=1e-3)
