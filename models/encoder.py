@@ -15,10 +15,18 @@ FEATURE_CHANNELS = 64
 class RoIEmbedder(nn.Module):
     """What the successor's encoders share: pooling a p x p RoI feature from a backbone map (RoIAlign or
     RoIPool at `spatial_scale`) and projecting it with the head `RCNN_top` to the embedding. A subclass
-    sets `spatial_scale`, `pooling_size`, `pooling_mode` and `RCNN_top`, and implements `features`."""
+    sets `spatial_scale` and `RCNN_top`, and implements `features`."""
 
     spatial_scale = SPATIAL_SCALE
     has_decoder = False
+
+    def __init__(self, pooling_size, pooling_mode, dim):
+        super().__init__()
+        if pooling_mode not in POOLING_MODES:
+            raise ValueError(f"pooling_mode must be one of {POOLING_MODES}, got {pooling_mode!r}")
+        if int(pooling_size) < 1 or int(dim) < 1:
+            raise ValueError(f"pooling_size and dim must be positive, got {pooling_size} and {dim}")
+        self.pooling_size, self.pooling_mode, self.dim = int(pooling_size), pooling_mode, int(dim)
 
     def roi_features(self, features, rois):
         """RoIs (K, 5), or boxes (N, 4) one per image -> (K, C, p, p) pooled RoI features."""
@@ -53,12 +61,7 @@ class RoIEncoder(RoIEmbedder):
     has_decoder = True
 
     def __init__(self, pooling_size=7, pooling_mode="align", dim=512):
-        super().__init__()
-        if pooling_mode not in POOLING_MODES:
-            raise ValueError(f"pooling_mode must be one of {POOLING_MODES}, got {pooling_mode!r}")
-        if int(pooling_size) < 1 or int(dim) < 1:
-            raise ValueError(f"pooling_size and dim must be positive, got {pooling_size} and {dim}")
-        self.pooling_size, self.pooling_mode, self.dim = int(pooling_size), pooling_mode, int(dim)
+        super().__init__(pooling_size, pooling_mode, dim)
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 10, kernel_size=3, stride=2, padding=1),
             nn.ReLU(inplace=True),

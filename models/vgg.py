@@ -2,12 +2,10 @@
 RoIAlign/RoIPool at 1/16 to a p x p RoI feature and the projection head `RCNN_top` to the embedding,
 as faster-rcnn.pytorch's vgg16 (no decoder). utils/successor/backbone.py fills the base."""
 
-import torch
 import torch.nn as nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from models.encoder import RoIEmbedder
-from models.net import POOLING_MODES
 
 SPATIAL_SCALE = 1.0 / 16
 FEATURE_CHANNELS = 512
@@ -39,12 +37,7 @@ class VGGRoIEncoder(RoIEmbedder):
     spatial_scale = SPATIAL_SCALE
 
     def __init__(self, pooling_size=7, pooling_mode="align", dim=1024):
-        super().__init__()
-        if pooling_mode not in POOLING_MODES:
-            raise ValueError(f"pooling_mode must be one of {POOLING_MODES}, got {pooling_mode!r}")
-        if int(pooling_size) < 1 or int(dim) < 1:
-            raise ValueError(f"pooling_size and dim must be positive, got {pooling_size} and {dim}")
-        self.pooling_size, self.pooling_mode, self.dim = int(pooling_size), pooling_mode, int(dim)
+        super().__init__(pooling_size, pooling_mode, dim)
         self.RCNN_base = vgg16_base()
         self.RCNN_base.requires_grad_(False)  # never trained, in any stage
         self.RCNN_top = nn.Sequential(
