@@ -10,10 +10,12 @@ import sys
 import time
 
 import pytest
+import torch
 
 from conftest import ROOT, load_script, read_metrics
 from real_folders import make_coco, make_cub
-from utils.run.checkpoints import load_checkpoint
+from models import VGGRoIEncoder
+from utils.run.checkpoints import load_checkpoint, model_checkpoint, save_checkpoint
 
 TINY = ["--epochs", "1", "--device", "cpu", "--wandb_mode", "disabled"]
 
@@ -90,13 +92,11 @@ def test_real_agent_resumes_after_sigkill_as_if_uninterrupted(folders, tmp_path)
     """Killed after its first epoch and resumed, the run logs what the uninterrupted one logs (without the
     box memo, which starts empty on resume: with it the figures agree to float32 rounding, docs/speed.md)."""
     saveroot = str(tmp_path)
-    pretrain = load_script("pretrain_encoder_ordinal.py")
-    pretrain.main(["--dataset", "cub", "--cub_root", folders["cub"], "--cub_lists", folders["lists"], "--bg_name", "warbler",
-                   "--img_size", "224", "--dim", "64", "--batch_size", "6", "--samples_per_class", "3", "--backbone_weights", "random",
-                   "--saveroot", saveroot, "--savename", "enc", *TINY])
-    encoder = os.path.join(saveroot, "enc", "last.pth.tar")
+    torch.manual_seed(0)  # an untrained encoder checkpoint will do: the test is about the agent's resume
+    encoder = os.path.join(saveroot, "encoder.pth.tar")
+    save_checkpoint(model_checkpoint(0, VGGRoIEncoder(dim=64), 0.0), encoder)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    load_script("train_agent.py").main(agent_command(folders, saveroot, "straight", encoder)[2:])  # in-process: no start-up
+    subprocess.run(agent_command(folders, saveroot, "straight", encoder), check=True, capture_output=True, env=env)  # the same threads
     victim = subprocess.Popen(agent_command(folders, saveroot, "killed", encoder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=env)
     resume_file = os.path.join(saveroot, "killed", "resume.pth.tar")
