@@ -224,3 +224,33 @@ def test_a_new_dataset_is_one_module_and_one_registry_line():
         del DATASETS["toy"]
     for module in DATASETS.values():
         assert {"IMAGE_SIZE", "CHANNELS", "BACKBONE", "check_args", "source_splits", "target_splits", "describe"} <= set(dir(module))
+
+
+@pytest.mark.slow
+def test_pretraining_on_kept_base_maps_equals_the_base_every_batch(folders):
+    """The VGG16 base runs once per image per run in pretraining (utils/successor/data.py BaseMaps): an
+    epoch over the kept maps gives the figures of an epoch that runs the base on every batch (float32:
+    a convolution over another batch may round its last bits differently)."""
+    import dataclasses
+
+    from models import VGGRoIEncoder
+    from utils.data.loaders import make_loader
+    from utils.successor.config import EncoderConfig
+    from utils.successor.data import BaseMaps
+    from utils.successor.epochs import encoder_epoch
+
+    dataset = cub.cub_list(folders["cub"], "warbler_train15", folders["lists"])
+    torch.manual_seed(0)
+    encoder = VGGRoIEncoder(dim=16)
+    config = EncoderConfig(group_size=3, lamb=1.0, image_size=224)
+    with torch.no_grad():
+        maps = encoder.features(dataset.pixels)
+    results = []
+    for data, cfg in ((dataset, config), (BaseMaps(dataset, maps), dataclasses.replace(config, maps_given=True))):
+        torch.manual_seed(1)  # the head's dropout
+        loader = make_loader(data, 3, True, torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            results.append(encoder_epoch(encoder, loader, "cpu", torch.Generator().manual_seed(3), cfg, 0, phase="Test"))
+    assert results[0].keys() == results[1].keys()
+    for key in results[0]:
+        assert results[0][key] == pytest.approx(results[1][key], rel=1e-4, abs=1e-6), key
