@@ -30,6 +30,7 @@ def read_annotations(root, split):
     require_folder(root, "COCO 2017 (annotations/, train2017/, val2017/)", "--coco_root")
     path = annotation_path(root, split)
     require_file(path, COCO_HINT)
+    print(f"reading {path} (train2017's takes about half a minute)", flush=True)
     try:
         with open(path) as stream:
             data = json.load(stream)
