@@ -50,7 +50,8 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "unknown (no git)")
 note "gpu_check $(date -u +%FT%TZ) on $(hostname): commit $COMMIT$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'), device $DEVICE"
 "$PY" -c "import sys, torch, torchvision; cuda = torch.cuda.is_available(); print('python', sys.version.split()[0], '| torch', torch.__version__, '| torchvision', torchvision.__version__, '| cuda', torch.version.cuda, '|', torch.cuda.get_device_name(0) if cuda else 'no CUDA device')" 2>&1 | tee -a "$SUMMARY"
 
-XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 4")
+# 4 workers on a GPU machine's cores; on a CPU every CUDA test skips, and starting workers would cost more than the collection
+XDIST=$([ "$DEVICE" = cuda ] && "$PY" -c "import xdist" 2>/dev/null && echo "-n 4")
 CUDA_TESTS=$(grep -l "mark.cuda" tests/*.py tests/e2e/*.py)  # the files that hold CUDA tests (collecting all costs time)
 stage "CUDA tests" 90 "$OUT/tests.log" "$PY" -m pytest -q -p no:cacheprovider $XDIST -m cuda $CUDA_TESTS
 tail -n 1 "$OUT/tests.log" | tee -a "$SUMMARY"
