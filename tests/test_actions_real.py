@@ -11,7 +11,7 @@ import torch
 from utils.localization import actions as actions_module
 from utils.localization.actions import (
     ACTION_NAMES,
-    ASPECT_ACTION_NAMES,
+    SHAPE_ACTION_NAMES,
     NUM_ACTIONS_MAX,
     NUM_ACTIONS_SUPPORTED,
     Actor,
@@ -235,7 +235,7 @@ def test_num_actions_and_ids_are_checked():
 
 def test_constants_and_names():
     assert (NUM_ACTIONS_SUPPORTED, NUM_ACTIONS_MAX) == (10, 14) and len(ACTION_NAMES) == 10
-    assert ASPECT_ACTION_NAMES == ("taller", "wider", "narrower", "shorter")
+    assert SHAPE_ACTION_NAMES == ("taller", "wider", "narrower", "shorter")
     from utils.actions import NUM_ACTIONS_MAX as reexported  # the stable import path
 
     assert reexported == NUM_ACTIONS_MAX

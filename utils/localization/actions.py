@@ -33,7 +33,7 @@ inclusive does the same with its bw and the test x1 + m < W (sides end >= m).
 
 Ids 10-13, the original's aspect-ratio actions, exist in the successor's actor only
 (``Actor(..., inclusive=True, num_actions=14)``, for its real photographs, e.g. W = 224, m = 40);
-the 2021 actor and every 10-action actor reject them. ``ASPECT_ACTION_NAMES[i - 10]`` names id ``i``.
+the 2021 actor and every 10-action actor reject them. ``SHAPE_ACTION_NAMES[i - 10]`` names id ``i``.
 With s = 0.2, R+ = 3.0, R- = 0.3 and the inclusive sides, each sets a fraction delta, then moves both
 edges of one axis by c = delta*side/2 (computed as (delta*side)/2) and a half pixel::
 
@@ -71,8 +71,8 @@ STEP_FACTOR = 0.2  # fraction of a side that a shrink (when wide enough) or a mo
 MIN_BOX_SIDE = 28  # default m (`--min_box_side`): windows never get narrower than about m
 NUM_ACTIONS_SUPPORTED = 10  # ids 0..9, the default (MNIST: --num_act <= 10 never samples 10-13)
 NUM_ACTIONS_MAX = 14  # ids 0..13: the original's aspect-ratio actions 10-13, in the successor's actor only
-ASPECT_RATIO_MAX = 3.0  # R+: ids 10-13 are blocked (delta = 0) where the ratio they test reaches it
-ASPECT_RATIO_MIN = 0.3  # R-: id 13 (shorter) near m is blocked where m/bw falls below it
+SHAPE_RATIO_MAX = 3.0  # R+: ids 10-13 are blocked (delta = 0) where the ratio they test reaches it
+SHAPE_RATIO_MIN = 0.3  # R-: id 13 (shorter) near m is blocked where m/bw falls below it
 ACTION_NAMES = [
     "shrink top-left",
     "shrink top-right",
@@ -85,13 +85,13 @@ ACTION_NAMES = [
     "move up",
     "move down",
 ]
-# Ids 10-13 (``ASPECT_ACTION_NAMES[i - 10]``), apart: ACTION_NAMES stays the default actor's 10 ids.
-ASPECT_ACTION_NAMES = ("taller", "wider", "narrower", "shorter")
+# Ids 10-13 (``SHAPE_ACTION_NAMES[i - 10]``), apart: ACTION_NAMES stays the default actor's 10 ids.
+SHAPE_ACTION_NAMES = ("taller", "wider", "narrower", "shorter")
 
 # What each action does to each axis, straight from the action table of docs/method.md §5: row = action id, columns = (x, y).
 # "low" is x1 / y1, "high" is x2 / y2; "back" moves towards 0 (left, up), "forward" towards W (right, down).
 # "aspect" is ids 10-13: low += c - 0.5, high -= c - 0.5 with a signed c (negative grows the axis).
-_KEEP, _SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE, _MOVE_BACK, _MOVE_FORWARD, _ASPECT = range(7)
+_KEEP, _SHRINK_LOW, _SHRINK_HIGH, _SHRINK_CENTRE, _MOVE_BACK, _MOVE_FORWARD, _SHAPE = range(7)
 _AXIS_UPDATES = (
     (_SHRINK_HIGH, _SHRINK_HIGH),  # 0 shrink top-left: x2 -= d*bw, y2 -= d*bh
     (_SHRINK_LOW, _SHRINK_HIGH),  # 1 shrink top-right: x1 += d*bw, y2 -= d*bh
@@ -105,11 +105,11 @@ _AXIS_UPDATES = (
     (_KEEP, _MOVE_FORWARD),  # 9 move down
 )
 # Ids 10-13, arithmetic only: the transition tables index the 6 codes above (keys * 6 + code).
-_ASPECT_AXIS_UPDATES = (
-    (_KEEP, _ASPECT),  # 10 taller: y by delta*bh/2 each side
-    (_ASPECT, _KEEP),  # 11 wider: x by delta*bw/2 each side
-    (_ASPECT, _KEEP),  # 12 narrower
-    (_KEEP, _ASPECT),  # 13 shorter
+_SHAPE_AXIS_UPDATES = (
+    (_KEEP, _SHAPE),  # 10 taller: y by delta*bh/2 each side
+    (_SHAPE, _KEEP),  # 11 wider: x by delta*bw/2 each side
+    (_SHAPE, _KEEP),  # 12 narrower
+    (_KEEP, _SHAPE),  # 13 shorter
 )
 _TALLER, _WIDER, _NARROWER, _SHORTER = range(NUM_ACTIONS_SUPPORTED, NUM_ACTIONS_MAX)
 
@@ -148,7 +148,7 @@ def aspect_amount(bw: torch.Tensor, bh: torch.Tensor, actions: torch.Tensor, ima
     bw, bh: (N,) float64 inclusive sides of the window before the action; actions: (N,) int64 ids.
     Returns (N,) float64; windows whose action is not 10-13 get any value (their codes ignore it).
     """
-    s, ratio_max, ratio_min = STEP_FACTOR, ASPECT_RATIO_MAX, ASPECT_RATIO_MIN
+    s, ratio_max, ratio_min = STEP_FACTOR, SHAPE_RATIO_MAX, SHAPE_RATIO_MIN
     # Tensor by tensor, as in shrink_amount (`scalar / tensor` rounds differently from Python's);
     # tensor by scalar too: CUDA divides by a host scalar as a product with its reciprocal.
     size, m = torch.full_like(bw, image_size), torch.full_like(bw, min_box_side)
@@ -186,7 +186,7 @@ def _apply_updates(lows, highs, d, updates, size, inclusive=False, aspect=None):
     """The action table on both axes at once, before clipping.
 
     lows, highs: (N, 2) int64, [x1, y1] and [x2, y2]; d: (N, 1) float64; updates: (N, 2) codes from
-    ``_AXIS_UPDATES`` (and ``_ASPECT_AXIS_UPDATES`` when ``aspect`` is given); inclusive: the
+    ``_AXIS_UPDATES`` (and ``_SHAPE_AXIS_UPDATES`` when ``aspect`` is given); inclusive: the
     successor's sides (x2 - x1 + 1); aspect: None, or (N, 1) float64 signed delta of ids 10-13
     (`aspect_amount`). Returns new (lows, highs), (N, 2) int64. Sides come from the window before the action.
     """
@@ -218,7 +218,7 @@ def _apply_updates(lows, highs, d, updates, size, inclusive=False, aspect=None):
     if aspect is not None:
         change = aspect * sides_f / 2  # (delta*bw)/2, (delta*bh)/2, the original's order
         # faithful : the half pixel is added even when delta = 0 (a blocked step still widens by one)
-        is_aspect = updates == _ASPECT
+        is_aspect = updates == _SHAPE
         new_lows = torch.where(is_aspect, _truncate(lows_f + change - 0.5), new_lows)
         new_highs = torch.where(is_aspect, _truncate(highs_f - change + 0.5), new_highs)
     return new_lows, new_highs
@@ -290,7 +290,7 @@ def _actor_constants(image_size: int, device: str, inclusive: bool = False) -> d
     codes = torch.tensor(_AXIS_UPDATES, dtype=torch.float64) + torch.tensor([0.0, span**3 * 6])  # y: axis 1
     constants = {
         "start": start, "start_float": start.double(),
-        "axis_updates": torch.tensor(_AXIS_UPDATES + _ASPECT_AXIS_UPDATES, dtype=torch.int64),  # ids 0..13
+        "axis_updates": torch.tensor(_AXIS_UPDATES + _SHAPE_AXIS_UPDATES, dtype=torch.int64),  # ids 0..13
         "key_weights": torch.tensor([[a, -c], [-c, a], [b, c], [c, b]], dtype=torch.float64), "code_keys": codes,
     }
     return {name: tensor.to(device) for name, tensor in constants.items()}
