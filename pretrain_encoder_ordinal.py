@@ -12,6 +12,7 @@ import os
 
 import torch
 
+from utils.data.registry import DATASETS
 from utils.plots import draw_run_curves, reconstruction_figure
 from utils.run.checkpoints import load_checkpoint, load_weights, model_checkpoint, save_checkpoint
 from utils.run.context import RunContext
@@ -85,12 +86,12 @@ def final_summary(ctx, encoder, config, step):
         load_weights(encoder, path, "encoder")
         for key, name in ACC_KEYS.items():
             summary[f"Test {kind.title()} Ord Acc {name}"] = float(state[key])
-        if args.dataset == "mnist":
+        if args.dataset == "mnist":  # the other nine digits of the background
             means, digits = generalisation(ctx, encoder, config)
             for name, value in means.items():
                 summary[f"Test {kind.title()} Gen Ord Acc {name}"] = value
         summary[f"Test {kind.title()} Epoch"] = int(state["epoch"])
-    if args.dataset != "mnist":  # no other digits and no decoder: the stored figures alone
+    if not encoder.has_decoder:  # the VGG16 encoder (real images): no reconstructions, no other digits
         return report_summary(ctx, summary, step, f"summary (best on test {SELECTION})")
     summary["Gen Digits"] = len(digits)
     test_set = ctx.loaders["test"].dataset
@@ -105,15 +106,15 @@ def final_summary(ctx, encoder, config, step):
 
 
 def run(args, run_dir):
-    real, backbone = args.dataset != "mnist", None
-    if real:  # the VGG16 weights before any image is read, so a bad file stops the run at once
+    vgg, backbone = DATASETS[args.dataset].BACKBONE == "vgg16", None
+    if vgg:  # the VGG16 weights before any image is read, so a bad file stops the run at once
         torch.manual_seed(args.seed)  # the head's initialisation, as RunContext seeds it
         encoder = new_encoder(args)
         backbone = None if args.evaluate else load_backbone_weights(encoder, args.backbone_weights)
     ctx = RunContext(args, run_dir, "pretrain_encoder", build_prototype_loaders, selection=(SELECTION,), free_flags=FREE_FLAGS)
     record_subset(run_dir, "sample_inds", ctx.loaders["train"].dataset)
     record_lists(run_dir, ctx.loaders)
-    if not real:
+    if not vgg:
         encoder = new_encoder(args)
     if backbone:
         print(f"backbone: VGG16 {backbone.get('warning') or backbone.get('variant') or backbone['path'] + ' sha256 ' + backbone['sha256']}")

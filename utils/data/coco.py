@@ -11,7 +11,7 @@ import functools
 import json
 import os
 
-from utils.data.real import REAL_IMAGE_SIZE, RealImages, require_file, require_folder
+from utils.data.real import REAL_IMAGE_SIZE, RealImages, describe_lists, require_file, require_folder
 from utils.errors import DataError
 
 SPLITS = ("train", "val")
@@ -96,6 +96,8 @@ FLAGS = ("coco_root", "sel_cls", "backbone_weights")
 def check_args(args):
     if not args.sel_cls:
         return "--sel_cls is needed with --dataset coco: the one COCO class of this stage (e.g. dog; adaptation: the target, e.g. cat)"
+    if not args.coco_root:
+        return "--coco_root is needed with --dataset coco: the COCO 2017 folder (annotations/, train2017/, val2017/)"
     return None
 
 
@@ -109,5 +111,6 @@ def target_splits(args):
     return source_splits(args)
 
 
-def describe(args):
-    return f"COCO 2017 at {args.coco_root}"
+def describe(args, train_set, test_set, target=False):
+    """The line a run prints about its data (adaptation: `target`)."""
+    return describe_lists(f"COCO 2017 at {args.coco_root}", train_set, test_set, target)

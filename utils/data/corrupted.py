@@ -3,6 +3,7 @@ training subsets (docs/method.md §10.2)."""
 
 import numpy as np
 
+from utils.data.backgrounds import BACKGROUNDS
 from utils.data.datasets import MNIST_MEAN, MNIST_STD, ClutteredMNIST
 from utils.errors import DataError
 
@@ -10,6 +11,9 @@ from utils.errors import DataError
 SUBSET_SEED_SALT = 0x5A3E
 # `--bg_name moreclutter`: the 2021 generator's data (32 fragments of 6x6, clutter_mnist_scale.py without --bg_name)
 MORECLUTTER = "moreclutter"
+# --target_norm: the (mean, std) adaptation normalises the target images with; author_log: the authors' logged
+# adaptation loader's statistics (every source stage used MNIST's)
+TARGET_NORMS = {"source": (MNIST_MEAN, MNIST_STD), "author_log": (0.0334, 0.1653)}
 
 
 def subset_indices(count, size, seed, digit):
@@ -33,6 +37,7 @@ class CorruptedMNIST(ClutteredMNIST):
     def __init__(self, datapath, bg, digit, split, sample_size=None, seed=0, norm=(MNIST_MEAN, MNIST_STD)):
         super().__init__(datapath, digit, split, bg=None if bg == MORECLUTTER else bg, norm=norm)
         self.bg, self.subset, self.file_count = bg, None, len(self)
+        self.label = f"the {split} split of {bg} digit {digit}"
         if sample_size is not None and split == "train":
             self.subset = subset_indices(self.file_count, sample_size, seed, digit)
             self.images, self.targets = self.images[self.subset], self.targets[self.subset]
@@ -44,6 +49,11 @@ FLAGS = ("datapath", "digit", "bg_name", "sample_size", "target_norm", "visualiz
 
 
 def check_args(args):
+    """What the MNIST stages need of the flags -> a one-line message, or None."""
+    if args.bg_name not in (*BACKGROUNDS, MORECLUTTER):
+        # the parser's choices are MNIST's backgrounds and CUB's lists
+        return (f"--bg_name {args.bg_name} names a CUB list (--dataset cub); MNIST's backgrounds are "
+                f"{', '.join((*BACKGROUNDS, MORECLUTTER))}")
     return None
 
 
@@ -53,11 +63,22 @@ def source_splits(args):
             CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test"))
 
 
-def target_splits(args, norm=(MNIST_MEAN, MNIST_STD)):
-    """(train, test) of the target --bg_name and --digit, normalised with `norm`."""
+def target_splits(args):
+    """(train, test) of the target --bg_name and --digit, normalised with the statistics of --target_norm."""
+    norm = TARGET_NORMS[args.target_norm]
     return (CorruptedMNIST(args.datapath, args.bg_name, args.digit, "train", args.sample_size, args.seed, norm=norm),
             CorruptedMNIST(args.datapath, args.bg_name, args.digit, "test", norm=norm))
 
 
-def describe(args):
-    return args.datapath
+def describe(args, train_set, test_set, target=False):
+    """The line a run prints about its data (adaptation: `target`)."""
+    if not target:
+        subset = f" (seeded few-shot subset of {train_set.file_count})" if train_set.subset is not None else ""
+        return f"data: {args.bg_name}, digit {args.digit}: {len(train_set)} {train_set.split}{subset} / {len(test_set)} test images " \
+               f"from {args.datapath}"
+    line = f"target: {args.bg_name}, digit {args.digit}: {len(train_set)} unlabelled train / {len(test_set)} test images from {args.datapath}"
+    if args.target_norm != "source":
+        norm, source = TARGET_NORMS[args.target_norm], TARGET_NORMS["source"]
+        line += (f"\ntarget normalisation: {args.target_norm} (mean {norm[0]}, std {norm[1]}; every source stage used {source[0]} / "
+                 f"{source[1]}): a labelled reproduction of the authors' logged runs")
+    return line

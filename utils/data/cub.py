@@ -11,7 +11,7 @@ import functools
 import json
 import os
 
-from utils.data.real import REAL_IMAGE_SIZE, RealImages, require_file, require_folder
+from utils.data.real import REAL_IMAGE_SIZE, RealImages, describe_lists, require_file, require_folder
 from utils.errors import DataError
 
 CUB_LISTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lists", "cub_splits")
@@ -113,6 +113,8 @@ def check_args(args):
     """What the CUB stages need of the flags -> a one-line message, or None."""
     if args.bg_name not in TARGET_LISTS:
         return f"--bg_name with --dataset cub names the test / target list: one of {', '.join(TARGET_LISTS)}"
+    if not args.cub_root:
+        return "--cub_root is needed with --dataset cub: the CUB_200_2011 folder of the official archive"
     return None
 
 
@@ -132,5 +134,6 @@ def target_splits(args):
     return cub_list(args.cub_root, SOURCE_LIST, args.cub_lists, args.img_size), test
 
 
-def describe(args):
-    return f"CUB-200-2011 at {args.cub_root}"
+def describe(args, train_set, test_set, target=False):
+    """The line a run prints about its data (adaptation: `target`)."""
+    return describe_lists(f"CUB-200-2011 at {args.cub_root}", train_set, test_set, target)

@@ -72,7 +72,7 @@ class RealImages(torch.utils.data.Dataset):
     def __init__(self, name, root, keys, ids, xywh, sizes=None, groups=None, in_memory=False, size=REAL_IMAGE_SIZE):
         self.name, self.root, self.keys, self.ids, self.size = name, root, list(keys), list(ids), size
         self.groups = None if groups is None else list(groups)
-        self.split = name
+        self.split, self.label = name, f"the list {name}"
         self.pixels = None
         if in_memory:
             decoded = [decode(self.path(i)) for i in range(len(self.keys))]
@@ -104,6 +104,15 @@ class RealImages(torch.utils.data.Dataset):
     def record(self):
         """The list as written into a run folder: ids and names in order, with the count."""
         return {"name": self.name, "images": len(self), "ids": [int(i) for i in self.ids], "files": self.keys}
+
+
+def describe_lists(source, train_set, test_set, target=False):
+    """The line a real-image run prints about its lists (adaptation: `target`)."""
+    if not target:
+        return f"data: {source}: train {train_set.name} ({len(train_set)} images) / test {test_set.name} ({len(test_set)} images)"
+    same = " (the same images: transductive)" if train_set is test_set else ""
+    return (f"target: {source}: adaptation images {train_set.name} ({len(train_set)}) / test {test_set.name} "
+            f"({len(test_set)}){same}")
 
 
 def require_folder(path, what, flag):

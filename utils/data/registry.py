@@ -8,9 +8,10 @@
 - `source_splits(args)` -> (train, test) datasets of encoder pretraining and agent training;
 - `target_splits(args)` -> (adaptation images, test images) of adaptation (the support is drawn from
   the first);
-- `describe(args)` -> where the data comes from, for the run's output.
+- `describe(args, train, test, target=False)` -> the line a run prints about its data.
 A split is a dataset whose index with a 1-D tensor gives (images (B, C, S, S), targets (B, 4)
-`[x1, y1, x2, y2]` input pixels), with `targets` (N, 4), `fingerprint_parts()` and `record()`.
+`[x1, y1, x2, y2]` input pixels), with `targets` (N, 4), `label` (what it is, for messages),
+`fingerprint_parts()`, and for real images `record()` (what `data_lists.json` holds).
 A new dataset is one such module plus one line here.
 """
 

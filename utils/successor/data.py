@@ -15,35 +15,22 @@ from utils.localization.frozen import FrozenEncoder, SpeedPlan
 from utils.run.files import write_json
 from utils.run.logging import warn
 from utils.successor.epochs import MAX_ROLLOUT_IMAGES
-from utils.successor.flags import TARGET_NORMS
-
-
-def describe(dataset):
-    subset = f" (seeded few-shot subset of {dataset.file_count})" if dataset.subset is not None else ""
-    return f"{len(dataset)} {dataset.split}{subset}"
 
 
 def build_prototype_loaders(args, device, shuffle_generator, rows=False):
     """Loaders of encoder pretraining and agent training (`--dataset`'s source splits): the (few-shot)
     train split shuffled, the whole test split in order. {"train", "val": None, "test"}. `rows` (agent
     training): batches of (rows, targets) of the datasets (ImageRows), else of (images, targets)."""
-    train_set, test_set = DATASETS[args.dataset].source_splits(args)
-    if args.dataset == "mnist":
-        print(f"data: {args.bg_name}, digit {args.digit}: {describe(train_set)} / {len(test_set)} test images from {args.datapath}")
-    else:
-        print(f"data: {DATASETS[args.dataset].describe(args)}: train {train_set.name} ({len(train_set)} images) / "
-              f"test {test_set.name} ({len(test_set)} images)")
+    module = DATASETS[args.dataset]
+    train_set, test_set = module.source_splits(args)
+    print(module.describe(args, train_set, test_set))
     for dataset in (train_set, test_set):  # a split smaller than one group would log every one of its figures as 0
         if len(dataset) < args.samples_per_class:
-            raise DataError(f"the {dataset.split} split of {split_name(args)} has {len(dataset)} images, fewer than "
+            raise DataError(f"{dataset.label} has {len(dataset)} images, fewer than "
                             f"--samples_per_class {args.samples_per_class}: no group of K images forms; lower --samples_per_class")
     wrap = ImageRows if rows else (lambda dataset: dataset)
     return {"train": make_loader(wrap(train_set), args.batch_size, True, shuffle_generator, args.workers, device), "val": None,
             "test": make_loader(wrap(test_set), args.batch_size, False, None, args.workers, device)}
-
-
-def split_name(args):
-    return f"{args.bg_name} digit {args.digit}" if args.dataset == "mnist" else args.dataset
 
 
 def other_digit_test_loaders(args, device, rows=False):
@@ -71,7 +58,7 @@ def support_indices(count, support_size, seed):
 
 def record_subset(run_dir, name, dataset, indices=None):
     """Writes `<run_dir>/<name>.json`: which items of which file a run used (indices into the file)."""
-    if not hasattr(dataset, "bg") or (indices is None and dataset.subset is None):  # real images: record_lists
+    if not isinstance(dataset, CorruptedMNIST) or (indices is None and dataset.subset is None):  # real images: record_lists
         return None
     chosen = indices if indices is not None else dataset.subset
     if dataset.subset is not None and indices is not None:  # indices into a subset: map back to the file
@@ -84,19 +71,9 @@ def build_adaptation_loaders(args, device, shuffle_generator):
     """The target domain (`--dataset`'s target splits): its adaptation images (shuffled, labels unused by
     the update; `train_eval` in order for the before/after figures) and its test images, as batches of
     (rows, targets) (ImageRows)."""
-    if args.dataset == "mnist":
-        norm = TARGET_NORMS[args.target_norm]
-        train_set, test_set = DATASETS["mnist"].target_splits(args, norm)
-        print(f"target: {args.bg_name}, digit {args.digit}: {len(train_set)} unlabelled train / {len(test_set)} test images "
-              f"from {args.datapath}")
-        if args.target_norm != "source":
-            print(f"target normalisation: {args.target_norm} (mean {norm[0]}, std {norm[1]}; every source stage used "
-                  f"{TARGET_NORMS['source'][0]} / {TARGET_NORMS['source'][1]}): a labelled reproduction of the authors' logged runs")
-    else:
-        train_set, test_set = DATASETS[args.dataset].target_splits(args)
-        same = " (the same images: transductive)" if train_set is test_set else ""
-        print(f"target: {DATASETS[args.dataset].describe(args)}: adaptation images {train_set.name} ({len(train_set)}) / "
-              f"test {test_set.name} ({len(test_set)}){same}")
+    module = DATASETS[args.dataset]
+    train_set, test_set = module.target_splits(args)
+    print(module.describe(args, train_set, test_set, target=True))
     loader = lambda dataset, shuffle: make_loader(ImageRows(dataset), args.batch_size, shuffle, shuffle_generator if shuffle else None,
                                                   args.workers, device)
     return {"train": loader(train_set, True), "val": None, "test": loader(test_set, False), "train_eval": loader(train_set, False)}

@@ -7,8 +7,7 @@ import math
 import os
 
 from utils.data.backgrounds import BACKGROUNDS
-from utils.data.corrupted import MORECLUTTER
-from utils.data.datasets import MNIST_MEAN, MNIST_STD
+from utils.data.corrupted import MORECLUTTER, TARGET_NORMS
 from utils.data.clutter import IMAGE_SIZE
 from utils.data.cub import CUB_LISTS
 from utils.data.cub import TARGET_LISTS as CUB_TARGETS
@@ -20,8 +19,6 @@ from utils.run.flags import add_run_flags, add_speed_flags, check_run_flags
 from utils.successor.backbone import WEIGHTS_HELP
 from utils.successor.groups import TRAIN_MODES
 
-# --target_norm: the (mean, std) adaptation normalises the target images with
-TARGET_NORMS = {"source": (MNIST_MEAN, MNIST_STD), "author_log": (0.0334, 0.1653)}
 # the successor's defaults of the flags both methods share
 DEFAULTS = dict(lr=0.001, lr_ag=0.001, savename="", digit=4, pretrained="", seq_len=10, gamma=0.99, steps=[80], epochs=200,
                 optimizer="Adam", optimizer_ag="Adam", margin=60.0, batch_size=512, lamb=0.1, lamb_ent=0.5, log_interval=10,
@@ -207,22 +204,15 @@ def check_dataset(parser, args, stage):
     if args.backbone == "res18":
         parser.error("--backbone res18: the original's ResNet-18 branch cannot run (its head applies layer4 to a flat vector); "
                      "the real-image encoder is vgg16")
+    if args.backbone and args.backbone != module.BACKBONE:
+        parser.error(f"--backbone {args.backbone} does not fit --dataset {args.dataset}, whose encoder is {module.BACKBONE}")
     if args.img_size != module.IMAGE_SIZE:
         parser.error(f"--img_size {args.img_size} does not fit --dataset {args.dataset}: pass --img_size {module.IMAGE_SIZE}")
-    if args.dataset == "mnist":
-        if args.bg_name not in (*BACKGROUNDS, MORECLUTTER):
-            parser.error(f"--bg_name {args.bg_name} names a CUB list (--dataset cub); MNIST's backgrounds are "
-                         f"{', '.join((*BACKGROUNDS, MORECLUTTER))}")
-        if args.backbone == "vgg16":
-            parser.error("--backbone vgg16 is the real-image encoder (--dataset cub or coco); MNIST uses the small encoder")
-        return
     message = module.check_args(args)
     if message:
         parser.error(message)
-    if args.dataset == "cub" and not args.cub_root:
-        parser.error("--cub_root is needed with --dataset cub: the CUB_200_2011 folder of the official archive")
-    if args.dataset == "coco" and not args.coco_root:
-        parser.error("--coco_root is needed with --dataset coco: the COCO 2017 folder (annotations/, train2017/, val2017/)")
+    if module.BACKBONE != "vgg16":
+        return
     weights = args.backbone_weights
     if weights and weights not in ("imagenet", "random") and not os.path.isfile(weights):  # before the images are read
         parser.error(f"--backbone_weights {weights} is not a file; {WEIGHTS_HELP}")
